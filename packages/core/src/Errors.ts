@@ -1,0 +1,195 @@
+/**
+ * The typed failures of authfetch.
+ *
+ * Every error is a tagged class (`_tag`, for `Effect.catchTag`) that is also a
+ * real `Error` (for `instanceof` in Promise code). None of them ever holds a
+ * client secret, an access token or a refresh token: fields are codes, statuses,
+ * durations and server-written descriptions, and `cause`s from the transport are
+ * reduced to their message before they are stored (an HTTP client error carries
+ * the request, whose body holds `client_secret`).
+ *
+ * @example
+ * ```ts
+ * import { OAuthError } from "@authfetch/core"
+ *
+ * try {
+ *   await tokens.getToken()
+ * } catch (err) {
+ *   if (err instanceof OAuthError && err.code === "invalid_client") alertOps(err.message)
+ * }
+ * ```
+ *
+ * @since 0.1.0
+ */
+import { Data } from "effect"
+
+const describeCause = (cause: unknown): string | undefined => {
+  if (cause === undefined || cause === null) return undefined
+  if (cause instanceof Error) {
+    const code = (cause as { code?: unknown }).code
+    const inner = (cause as { cause?: unknown }).cause
+    const innerText = inner instanceof Error ? describeCause(inner) : undefined
+    return [typeof code === "string" ? code : undefined, cause.message, innerText].filter(Boolean).join(": ")
+  }
+  return typeof cause === "string" ? cause : undefined
+}
+
+/**
+ * The authorization server answered with an RFC 6749 section 5.2 error
+ * (`invalid_client`, `invalid_grant`, `unsupported_grant_type`, `invalid_scope`,
+ * `invalid_request`, `unauthorized_client`, or an extension code).
+ *
+ * @example
+ * ```ts
+ * if (err instanceof OAuthError && err.code === "invalid_grant") promptLogin()
+ * ```
+ *
+ * @since 0.1.0
+ */
+export class OAuthError extends Data.TaggedError("OAuthError")<{
+  /** RFC 6749 5.2 `error` */
+  readonly code: string
+  /** RFC 6749 5.2 `error_description`, as the server wrote it */
+  readonly description?: string | undefined
+  /** RFC 6749 5.2 `error_uri` */
+  readonly uri?: string | undefined
+  /** HTTP status of the token response */
+  readonly status: number
+}> {
+  override get message(): string {
+    return `OAuth token request failed: ${this.code}${this.description ? ` (${this.description})` : ""} [HTTP ${this.status}]`
+  }
+}
+
+/**
+ * The token endpoint refused with `429 Too Many Requests`, or the client-side
+ * limit on token requests would have been exceeded and waiting was not allowed.
+ *
+ * @example
+ * ```ts
+ * if (err instanceof RateLimitedError) console.warn(`retry in ${err.retryAfterMillis} ms`)
+ * ```
+ *
+ * @since 0.1.0
+ */
+export class RateLimitedError extends Data.TaggedError("RateLimitedError")<{
+  /** milliseconds the server (or the local limiter) asked us to wait, if known */
+  readonly retryAfterMillis?: number | undefined
+  readonly source: "server" | "client"
+  readonly status?: number | undefined
+}> {
+  override get message(): string {
+    const wait = this.retryAfterMillis === undefined ? "" : ` (retry after ${this.retryAfterMillis} ms)`
+    return this.source === "server"
+      ? `Token endpoint rate limit reached: HTTP 429${wait}`
+      : `Client-side token request limit reached${wait}`
+  }
+}
+
+/**
+ * The token endpoint could not be reached or failed on its side: a transport
+ * error, a timeout, a 5xx, or a non-OAuth error status. Retried with backoff
+ * before it reaches a caller.
+ *
+ * @example
+ * ```ts
+ * if (err instanceof TokenEndpointError && err.reason === "transport") checkNetwork()
+ * ```
+ *
+ * @since 0.1.0
+ */
+export class TokenEndpointError extends Data.TaggedError("TokenEndpointError")<{
+  readonly reason: "transport" | "timeout" | "status"
+  readonly status?: number | undefined
+  /** a short, secret-free account of the underlying failure */
+  readonly detail?: string | undefined
+}> {
+  /** @internal */
+  static fromCause(reason: "transport" | "timeout", cause: unknown): TokenEndpointError {
+    return new TokenEndpointError({ reason, detail: describeCause(cause) })
+  }
+
+  override get message(): string {
+    switch (this.reason) {
+      case "transport":
+        return `Token endpoint unreachable${this.detail ? `: ${this.detail}` : ""}`
+      case "timeout":
+        return "Token request timed out"
+      case "status":
+        return `Token endpoint answered HTTP ${this.status}${this.detail ? `: ${this.detail}` : ""}`
+    }
+  }
+}
+
+/**
+ * The token endpoint answered 2xx with something that is not a usable RFC 6749
+ * section 5.1 token response: not JSON, too large, no `access_token`, a negative
+ * or non-numeric `expires_in`. The `reason` names the field, never its value.
+ *
+ * @example
+ * ```ts
+ * if (err instanceof InvalidTokenResponseError) console.error(err.reason)
+ * ```
+ *
+ * @since 0.1.0
+ */
+export class InvalidTokenResponseError extends Data.TaggedError("InvalidTokenResponseError")<{
+  readonly reason: string
+  readonly status: number
+}> {
+  override get message(): string {
+    return `Invalid token response (HTTP ${this.status}): ${this.reason}`
+  }
+}
+
+/**
+ * The configuration cannot work: a missing client id, a token URL that is not
+ * `https:` (plain `http:` is allowed for loopback hosts only), a bad option.
+ *
+ * @example
+ * ```ts
+ * createTokenSource({ tokenUrl: "http://auth.example.com/token", clientId: "x" }) // throws InvalidConfigError
+ * ```
+ *
+ * @since 0.1.0
+ */
+export class InvalidConfigError extends Data.TaggedError("InvalidConfigError")<{
+  readonly problems: ReadonlyArray<string>
+}> {
+  override get message(): string {
+    return `Invalid authfetch configuration: ${this.problems.join("; ")}`
+  }
+}
+
+/**
+ * Any failure of a token request, as seen by a caller of `getToken`.
+ *
+ * @since 0.1.0
+ */
+export type TokenError =
+  | OAuthError
+  | RateLimitedError
+  | TokenEndpointError
+  | InvalidTokenResponseError
+  | InvalidConfigError
+  | TokenStoreError
+
+/**
+ * A shared `TokenStore` (Redis, a database) failed. The memory store never
+ * fails. Carries the store's own account, which must not include values.
+ *
+ * @example
+ * ```ts
+ * if (err instanceof TokenStoreError) metrics.increment("token_store_failure")
+ * ```
+ *
+ * @since 0.1.0
+ */
+export class TokenStoreError extends Data.TaggedError("TokenStoreError")<{
+  readonly operation: "get" | "set" | "invalidate" | "lock"
+  readonly detail?: string | undefined
+}> {
+  override get message(): string {
+    return `Token store ${this.operation} failed${this.detail ? `: ${this.detail}` : ""}`
+  }
+}

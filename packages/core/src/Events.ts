@@ -1,0 +1,109 @@
+/**
+ * What a token source reports for observability: WEX asks partners to "log
+ * authentication attempts (without exposing credentials)" and to "set up alerts
+ * for authentication failures". Events are plain objects with a `type`, a
+ * timestamp and the cache key; they carry codes, statuses, durations and token
+ * ids (a process-local counter), never a secret, a token or a refresh token.
+ *
+ * @example
+ * ```ts
+ * createTokenSource({
+ *   ...config,
+ *   onEvent: (event) => {
+ *     if (event.type === "token_request_failed" && !event.willRetry) pager.alert(event)
+ *     logger.info(event)
+ *   }
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ */
+
+/**
+ * Why a token was requested.
+ *
+ * @since 0.1.0
+ */
+export type AcquireReason = "initial" | "expired" | "invalidated" | "refresh_ahead"
+
+/**
+ * @since 0.1.0
+ */
+export type TokenEvent =
+  | {
+      readonly type: "token_requested"
+      readonly at: number
+      readonly key: string
+      readonly grantType: string
+      readonly reason: AcquireReason
+      readonly attempt: number
+    }
+  | {
+      readonly type: "token_acquired"
+      readonly at: number
+      readonly key: string
+      readonly grantType: string
+      readonly reason: AcquireReason
+      readonly tokenId: number
+      readonly expiresInSeconds: number
+      readonly scope: string | undefined
+      readonly hasRefreshToken: boolean
+      readonly durationMillis: number
+    }
+  | {
+      readonly type: "token_request_failed"
+      readonly at: number
+      readonly key: string
+      readonly grantType: string
+      readonly error: string
+      readonly code: string | undefined
+      readonly status: number | undefined
+      readonly willRetry: boolean
+    }
+  | {
+      readonly type: "rate_limited"
+      readonly at: number
+      readonly key: string
+      readonly source: "server" | "client"
+      readonly waitMillis: number
+    }
+  | {
+      readonly type: "token_invalidated"
+      readonly at: number
+      readonly key: string
+      readonly tokenId: number
+    }
+  | {
+      readonly type: "refresh_failed_serving_cached"
+      readonly at: number
+      readonly key: string
+      readonly tokenId: number
+      readonly expiresInMillis: number
+      readonly error: string
+    }
+  | {
+      readonly type: "refresh_token_rejected"
+      readonly at: number
+      readonly key: string
+      readonly code: string
+    }
+
+/**
+ * Calls a listener without letting it break the token source: a listener that
+ * throws is ignored (its error may quote anything, so it is not re-reported).
+ *
+ * @example
+ * ```ts
+ * emitTo(options.onEvent, { type: "token_invalidated", at: now, key, tokenId: 3 })
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const emitTo = (listener: ((event: TokenEvent) => void) | undefined, event: TokenEvent): void => {
+  if (!listener) return
+  try {
+    listener(event)
+  } catch {
+    // A listener's failure is the listener's business.
+  }
+}

@@ -1,0 +1,491 @@
+/**
+ * Where a token is refreshed. A `TokenSource` hands out access tokens and keeps
+ * them fresh:
+ *
+ * - a fresh cached token is returned at once (the hot path reads one variable);
+ * - at most one token request is in flight per source: every concurrent caller
+ *   awaits the same one (single-flight), across instances too when the
+ *   `TokenStore` is shared (its lock spans the acquisition);
+ * - a background fiber refreshes ahead, at a jittered point before the token
+ *   turns stale, so callers do not wait; its timer does not keep the process
+ *   alive;
+ * - a refresh that fails while the token is still valid keeps serving it
+ *   (fail-static) and retries with backoff; only callers that truly need a new
+ *   token see the error;
+ * - `invalidate(token)` expires exactly that token, not a newer one;
+ * - a refresh token, when there is one, is used before the original grant,
+ *   which is the fallback when the server rejects it;
+ * - token requests obey a client-side rate limit and the server's `429`
+ *   `Retry-After`; `invalid_client` asks an async secret provider once more, so a
+ *   rotated secret is picked up without a restart.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Layer } from "effect"
+ * import { TokenSource } from "@authfetch/core"
+ *
+ * const program = Effect.gen(function* () {
+ *   const tokens = yield* TokenSource.TokenSource
+ *   const token = yield* tokens.get
+ *   return token.authorization()
+ * })
+ *
+ * Effect.runPromise(program.pipe(Effect.provide(TokenSource.layer({ tokenUrl, clientId, clientSecret }))))
+ * ```
+ *
+ * @since 0.1.0
+ */
+import {
+  Clock,
+  Context,
+  Deferred,
+  Duration,
+  Effect,
+  Equal,
+  Fiber,
+  Layer,
+  Random,
+  Redacted,
+  type Scope
+} from "effect"
+import { FetchHttpClient, HttpClient } from "effect/http"
+import { RateLimiter } from "effect/persistence"
+import * as ClientAuth from "./ClientAuth.ts"
+import { cacheKey, normalizeScope, type TokenSourceConfig, validate } from "./Config.ts"
+import { InvalidConfigError, type TokenError } from "./Errors.ts"
+import { type AcquireReason, emitTo, type TokenEvent } from "./Events.ts"
+import * as Grant from "./Grant.ts"
+import * as RetryPolicy from "./RetryPolicy.ts"
+import * as TokenEndpoint from "./TokenEndpoint.ts"
+import * as TokenStore from "./TokenStore.ts"
+import { type AccessToken, isFresh, isUsable, makeAccessToken } from "./Token.ts"
+import { sleepUnref } from "./internal/sleepUnref.ts"
+
+/** RFC 6749 does not require `expires_in`; without it we assume this lifetime. */
+export const DEFAULT_EXPIRES_IN: Duration.Duration = Duration.seconds(300)
+/** Default client-side limit on token requests: WEX's documented server limit. */
+export const DEFAULT_RATE_LIMIT = { limit: 100, window: Duration.minutes(1) } as const
+
+/**
+ * @since 0.1.0
+ */
+export interface Shape {
+  /** the cache key of this source's tokens (no secrets in it) */
+  readonly key: string
+  /** a usable access token, from cache when fresh */
+  readonly get: Effect.Effect<AccessToken, TokenError>
+  /**
+   * Expires `token` if it is still the current one (a resource server rejected
+   * it); the next `get` acquires a new one. A newer token is left alone.
+   */
+  readonly invalidate: (token: AccessToken) => Effect.Effect<void>
+}
+
+/**
+ * The token source service.
+ *
+ * @example
+ * ```ts
+ * const tokens = yield* TokenSource.TokenSource
+ * const token = yield* tokens.get
+ * ```
+ *
+ * @since 0.1.0
+ */
+export class TokenSource extends Context.Service<TokenSource, Shape>()("@authfetch/core/TokenSource") {}
+
+const errorCode = (error: TokenError): string | undefined => (error._tag === "OAuthError" ? error.code : undefined)
+const errorStatus = (error: TokenError): number | undefined =>
+  "status" in error && typeof error.status === "number" ? error.status : undefined
+
+/**
+ * Builds a token source. Its background work lives in the current `Scope`:
+ * closing the scope stops refresh-ahead and aborts a request in flight.
+ *
+ * @example
+ * ```ts
+ * const tokens = yield* TokenSource.make({ tokenUrl, clientId, clientSecret })
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const make = (
+  config: TokenSourceConfig
+): Effect.Effect<
+  Shape,
+  InvalidConfigError,
+  Scope.Scope | HttpClient.HttpClient | TokenStore.TokenStore | RateLimiter.RateLimiter
+> =>
+  Effect.gen(function* () {
+    const problems = validate(config)
+    if (problems.length > 0) return yield* new InvalidConfigError({ problems })
+
+    const scope = yield* Effect.scope
+    const store = yield* TokenStore.TokenStore
+    const limiter = yield* RateLimiter.RateLimiter
+    const httpClient = yield* HttpClient.HttpClient
+    const key = cacheKey(config)
+    const grant = config.grant ?? Grant.clientCredentials()
+    const clientAuth = config.clientAuth ?? (config.clientSecret === undefined ? "none" : "client_secret_post")
+    const scopeParam = normalizeScope(config.scope)
+    const params: Array<readonly [string, string]> = []
+    if (config.audience !== undefined) params.push(["audience", config.audience])
+    for (const resource of config.resource === undefined ? [] : [config.resource].flat()) {
+      params.push(["resource", resource])
+    }
+    for (const [name, value] of Object.entries(config.params ?? {})) params.push([name, value])
+    const defaultExpiresIn = Duration.fromInputUnsafe(config.defaultExpiresIn ?? DEFAULT_EXPIRES_IN)
+    const rateLimit = config.rateLimit === false ? undefined : (config.rateLimit ?? DEFAULT_RATE_LIMIT)
+    const retry = RetryPolicy.forTokenRequests(config.retry)
+    const refreshAhead = config.refreshAhead ?? true
+    const emit = (event: TokenEvent) => emitTo(config.onEvent, event)
+
+    /** the token this instance handed out last; the hot path reads only this */
+    let current: AccessToken | undefined
+    /** a refresh token not attached to a cached token (configured at start) */
+    let spareRefreshToken: Redacted.Redacted<string> | undefined =
+      config.refreshToken === undefined
+        ? undefined
+        : Redacted.isRedacted(config.refreshToken)
+          ? config.refreshToken
+          : Redacted.make(config.refreshToken, { label: "refresh_token" })
+    let inflight: Deferred.Deferred<AccessToken, TokenError> | undefined
+    let refreshFiber: Fiber.Fiber<unknown, unknown> | undefined
+    let lastInvalidatedId: number | undefined
+    /** an authorization code, once exchanged, cannot be sent again */
+    let grantSpent = false
+
+    const withTransport = <A, E, R>(effect: Effect.Effect<A, E, R>) => {
+      const provided = Effect.provideService(effect, HttpClient.HttpClient, httpClient)
+      return config.fetch ? Effect.provideService(provided, FetchHttpClient.Fetch, config.fetch) : provided
+    }
+
+    // One token request: client-side rate limit, then the request itself.
+    const requestOnce = (
+      requestGrant: Grant.Grant,
+      reason: AcquireReason,
+      secret: Redacted.Redacted<string> | undefined,
+      attemptNo: number
+    ) =>
+      Effect.gen(function* () {
+        if (rateLimit) {
+          const { delay } = yield* limiter
+            .consume({ key: `authfetch:${key}`, limit: rateLimit.limit, window: rateLimit.window, onExceeded: "delay" })
+            .pipe(Effect.orDie)
+          if (Duration.toMillis(delay) > 0) {
+            emit({ type: "rate_limited", at: Date.now(), key, source: "client", waitMillis: Duration.toMillis(delay) })
+            yield* Effect.sleep(delay)
+          }
+        }
+        emit({ type: "token_requested", at: Date.now(), key, grantType: requestGrant.type, reason, attempt: attemptNo })
+        return yield* TokenEndpoint.request({
+          tokenUrl: config.tokenUrl,
+          clientId: config.clientId,
+          clientAuth,
+          secret,
+          grant: requestGrant,
+          scope: requestGrant.type === "refresh_token" ? undefined : scopeParam,
+          params,
+          maxResponseBytes: config.maxResponseBytes,
+          timeout: config.timeout
+        }).pipe(withTransport)
+      })
+
+    const resolveSecret =
+      config.clientSecret === undefined || clientAuth === "none"
+        ? Effect.succeed(undefined)
+        : ClientAuth.resolveSecret(config.clientSecret)
+
+    // A token request with retries, and one more try after invalid_client when
+    // the secret comes from a provider that now returns a different (rotated) one.
+    const requestWithRetries = (requestGrant: Grant.Grant, reason: AcquireReason) =>
+      Effect.suspend(() => {
+        let attemptNo = 0
+        let usedSecret: Redacted.Redacted<string> | undefined
+        const reportFailure = (error: TokenError) =>
+          Effect.sync(() => {
+            if (error._tag === "RateLimitedError" && error.source === "server") {
+              emit({ type: "rate_limited", at: Date.now(), key, source: "server", waitMillis: error.retryAfterMillis ?? 0 })
+            }
+            emit({
+              type: "token_request_failed",
+              at: Date.now(),
+              key,
+              grantType: requestGrant.type,
+              error: error._tag,
+              code: errorCode(error),
+              status: errorStatus(error),
+              willRetry: retry.while(error) && attemptNo <= retry.maxRetries
+            })
+          })
+        const withRetries = Effect.gen(function* () {
+          attemptNo++
+          usedSecret = yield* resolveSecret
+          return yield* requestOnce(requestGrant, reason, usedSecret, attemptNo)
+        }).pipe(Effect.tapError(reportFailure), Effect.retry(retry))
+        if (typeof config.clientSecret !== "function") return withRetries
+        return Effect.catchTag(withRetries, "OAuthError", (error) =>
+          error.code !== "invalid_client"
+            ? Effect.fail(error)
+            : Effect.gen(function* () {
+                const rotated = yield* resolveSecret
+                if (usedSecret !== undefined && Equal.equals(rotated, usedSecret)) return yield* Effect.fail(error)
+                attemptNo++
+                return yield* requestOnce(requestGrant, reason, rotated, attemptNo).pipe(Effect.tapError(reportFailure))
+              })
+        )
+      })
+
+    const toToken = (response: TokenEndpoint.TokenResponse, previousRefresh: Redacted.Redacted<string> | undefined) =>
+      Effect.map(Random.next, (random) =>
+        makeAccessToken(
+          {
+            value: response.accessToken,
+            tokenType: response.tokenType,
+            receivedAt: response.receivedAt,
+            expiresIn: response.expiresIn === undefined ? defaultExpiresIn : Duration.seconds(response.expiresIn),
+            scope: response.scope ?? scopeParam,
+            // RFC 6749 section 6: without a new refresh token, the old one stays valid.
+            refreshToken: response.refreshToken ?? previousRefresh
+          },
+          config,
+          random
+        )
+      )
+
+    // A token from the server: the refresh token first, the original grant as fallback.
+    const requestToken = (reason: AcquireReason, previous: AccessToken | undefined) =>
+      Effect.gen(function* () {
+        const refreshToken = previous?.refreshToken ?? spareRefreshToken
+        const canUseGrant = !(grantSpent && !Grant.isRepeatable(grant))
+        if (refreshToken !== undefined) {
+          const refreshed = yield* requestWithRetries(Grant.refreshToken(refreshToken), reason).pipe(
+            Effect.map((response) => ({ response })),
+            Effect.catchTag("OAuthError", (error) =>
+              error.code === "invalid_grant" && canUseGrant
+                ? Effect.sync(() => {
+                    emit({ type: "refresh_token_rejected", at: Date.now(), key, code: error.code })
+                    spareRefreshToken = undefined
+                    return undefined
+                  })
+                : Effect.fail(error)
+            )
+          )
+          if (refreshed) {
+            const token = yield* toToken(refreshed.response, refreshToken)
+            return { token, grantType: "refresh_token" }
+          }
+        }
+        if (!canUseGrant) {
+          return yield* new InvalidConfigError({
+            problems: [`the ${grant.type} grant was already used and no refresh token is left; authorize again`]
+          })
+        }
+        const response = yield* requestWithRetries(grant, reason)
+        grantSpent = true
+        const token = yield* toToken(response, undefined)
+        return { token, grantType: grant.type }
+      })
+
+    // What a single-flight leader runs, under the store's lock.
+    const acquire = (reason: AcquireReason) =>
+      store.withLock(
+        key,
+        Effect.gen(function* () {
+          const started = yield* Clock.currentTimeMillis
+          const stored = yield* store.get(key)
+          // Another holder of the lock (another instance) may have refreshed meanwhile.
+          if (stored && isFresh(stored, started) && (reason !== "refresh_ahead" || stored.id !== current?.id)) {
+            return { token: stored, requested: false }
+          }
+          const { token, grantType } = yield* requestToken(reason, stored ?? current)
+          yield* store.set(key, token)
+          const done = yield* Clock.currentTimeMillis
+          emit({
+            type: "token_acquired",
+            at: Date.now(),
+            key,
+            grantType,
+            reason,
+            tokenId: token.id,
+            expiresInSeconds: Math.round((token.expiresAt - token.receivedAt) / 1000),
+            scope: token.scope,
+            hasRefreshToken: token.refreshToken !== undefined,
+            durationMillis: done - started
+          })
+          return { token, requested: true }
+        })
+      )
+
+    const adopt = (token: AccessToken, requested: boolean) =>
+      Effect.gen(function* () {
+        current = token
+        if (requested && config.onTokenChange) {
+          const hook = config.onTokenChange
+          yield* Effect.promise(async () => {
+            try {
+              await hook(token)
+            } catch {
+              // The hook's failure must not fail the callers waiting for the token.
+            }
+          })
+        }
+        if (refreshAhead) yield* scheduleRefresh(token)
+      })
+
+    // Single-flight: the first caller starts the acquisition in the source's
+    // scope (a caller that gives up does not cancel it for the others).
+    const acquireShared = (reason: AcquireReason): Effect.Effect<AccessToken, TokenError> =>
+      Effect.suspend(() => {
+        if (inflight) return Deferred.await(inflight)
+        const deferred = Deferred.makeUnsafe<AccessToken, TokenError>()
+        inflight = deferred
+        return acquire(reason).pipe(
+          Effect.tap(({ token, requested }) => adopt(token, requested)),
+          Effect.map(({ token }) => token),
+          Effect.onExit((exit) =>
+            Effect.sync(() => {
+              inflight = undefined
+              Deferred.doneUnsafe(deferred, exit)
+            })
+          ),
+          Effect.forkIn(scope),
+          Effect.andThen(Deferred.await(deferred))
+        )
+      })
+
+    const scheduleRefresh = (token: AccessToken) =>
+      Effect.gen(function* () {
+        const previous = refreshFiber
+        refreshFiber = yield* refreshLoop(token).pipe(Effect.forkIn(scope))
+        if (previous) yield* Effect.forkDetach(Fiber.interrupt(previous))
+      })
+
+    const refreshRetry = {
+      schedule: RetryPolicy.backoff<TokenError>(
+        { maxRetries: Number.MAX_SAFE_INTEGER, baseDelay: Duration.seconds(1), maxDelay: Duration.seconds(30) },
+        () => undefined
+      )
+    }
+
+    // Refresh ahead; on failure keep serving the valid token and retry with
+    // backoff for as long as it stays valid and current.
+    const refreshLoop = (token: AccessToken) =>
+      Effect.gen(function* () {
+        let now = yield* Clock.currentTimeMillis
+        while (now < token.refreshAt) {
+          yield* sleepUnref(Duration.millis(token.refreshAt - now))
+          now = yield* Clock.currentTimeMillis
+        }
+        if (current?.id !== token.id) return
+        yield* acquireShared("refresh_ahead").pipe(
+          Effect.tapError((error) =>
+            Effect.flatMap(Clock.currentTimeMillis, (at) =>
+              Effect.sync(() => {
+                if (isUsable(token, at) && current?.id === token.id) {
+                  emit({
+                    type: "refresh_failed_serving_cached",
+                    at: Date.now(),
+                    key,
+                    tokenId: token.id,
+                    expiresInMillis: token.expiresAt - at,
+                    error: error._tag
+                  })
+                }
+              })
+            )
+          ),
+          Effect.retry({
+            ...refreshRetry,
+            while: () => Effect.map(Clock.currentTimeMillis, (at) => isUsable(token, at) && current?.id === token.id)
+          }),
+          Effect.ignore
+        )
+      })
+
+    const slowGet: Effect.Effect<AccessToken, TokenError> = Effect.gen(function* () {
+      const now = yield* Clock.currentTimeMillis
+      const stored = yield* store.get(key)
+      if (stored && isFresh(stored, now)) {
+        if (stored.id !== current?.id) yield* adopt(stored, false)
+        return stored
+      }
+      // Stale but still valid (a refresh failed or has not run yet): serve it
+      // while a refresh runs in the background, so nobody waits (fail-static).
+      if (stored && isUsable(stored, now)) {
+        if (!inflight) yield* Effect.forkIn(Effect.ignore(acquireShared("expired")), scope)
+        return stored
+      }
+      const reason: AcquireReason =
+        stored === undefined ? "initial" : stored.id === lastInvalidatedId ? "invalidated" : "expired"
+      return yield* acquireShared(reason)
+    })
+
+    const get: Effect.Effect<AccessToken, TokenError> = Effect.clockWith((clock) => {
+      const token = current
+      return token !== undefined && isFresh(token, clock.currentTimeMillisUnsafe()) ? Effect.succeed(token) : slowGet
+    })
+
+    const invalidate = (token: AccessToken): Effect.Effect<void> =>
+      Effect.gen(function* () {
+        const now = yield* Clock.currentTimeMillis
+        const changed = yield* store.invalidate(key, token, now).pipe(Effect.orElseSucceed(() => false))
+        if (current?.id === token.id) current = undefined
+        if (changed) {
+          lastInvalidatedId = token.id
+          emit({ type: "token_invalidated", at: Date.now(), key, tokenId: token.id })
+        }
+      })
+
+    return TokenSource.of({ key, get, invalidate })
+  })
+
+/**
+ * The token source as a layer, over whatever HttpClient, TokenStore and
+ * RateLimiter the program provides.
+ *
+ * @example
+ * ```ts
+ * const TokensLive = TokenSource.layer(config).pipe(Layer.provide(TokenSource.layerDependencies))
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const layer = (
+  config: TokenSourceConfig
+): Layer.Layer<
+  TokenSource,
+  InvalidConfigError,
+  HttpClient.HttpClient | TokenStore.TokenStore | RateLimiter.RateLimiter
+> => Layer.effect(TokenSource, make(config))
+
+/**
+ * The defaults: `fetch` transport, in-memory token store, in-memory rate limiter.
+ *
+ * @example
+ * ```ts
+ * Effect.provide(program, TokenSource.layer(config).pipe(Layer.provide(TokenSource.layerDependencies)))
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const layerDependencies: Layer.Layer<
+  HttpClient.HttpClient | TokenStore.TokenStore | RateLimiter.RateLimiter
+> = Layer.mergeAll(
+  FetchHttpClient.layer,
+  TokenStore.layerMemory,
+  RateLimiter.layer.pipe(Layer.provide(RateLimiter.layerStoreMemory))
+)
+
+/**
+ * A token source with the default dependencies.
+ *
+ * @example
+ * ```ts
+ * Effect.runPromise(program.pipe(Effect.provide(TokenSource.layerDefault(config))))
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const layerDefault = (config: TokenSourceConfig): Layer.Layer<TokenSource, InvalidConfigError> =>
+  layer(config).pipe(Layer.provide(layerDependencies))

@@ -1,0 +1,117 @@
+/**
+ * `@authfetch/core`: OAuth 2.0 access tokens for server-side API calls.
+ *
+ * Promise users call `createTokenSource(config)`; Effect users take the same
+ * engine as services and layers (`TokenSource`, `TokenStore`, `TokenEndpoint`,
+ * `RetryPolicy`, ...), exported here as namespaces.
+ *
+ * @example
+ * ```ts
+ * import { createTokenSource } from "@authfetch/core"
+ *
+ * const tokens = createTokenSource({
+ *   tokenUrl: "https://platform.uat.benefits.wexglobal.com/authorize",
+ *   clientId: process.env.WEX_CLIENT_ID!,
+ *   clientSecret: process.env.WEX_CLIENT_SECRET!
+ * })
+ * const token = await tokens.getToken()
+ * const res = await fetch("https://platform.uat.benefits.wexglobal.com/api/v1/consumers/12345", {
+ *   headers: { authorization: token.authorization() }
+ * })
+ * if (res.status === 401) await tokens.invalidate(token)
+ * await tokens.dispose()
+ * ```
+ *
+ * @since 0.1.0
+ */
+import { Effect, Layer, ManagedRuntime } from "effect"
+import { cacheKey, type TokenSourceConfig, validate } from "./Config.ts"
+import { InvalidConfigError } from "./Errors.ts"
+import type { AccessToken } from "./Token.ts"
+import * as TokenSource from "./TokenSource.ts"
+import * as TokenStore from "./TokenStore.ts"
+
+export * as ClientAuth from "./ClientAuth.ts"
+export * as Config from "./Config.ts"
+export type { TokenSourceConfig } from "./Config.ts"
+export {
+  InvalidConfigError,
+  InvalidTokenResponseError,
+  OAuthError,
+  RateLimitedError,
+  type TokenError,
+  TokenEndpointError,
+  TokenStoreError
+} from "./Errors.ts"
+export type { AcquireReason, TokenEvent } from "./Events.ts"
+export * as Grant from "./Grant.ts"
+export * as RetryPolicy from "./RetryPolicy.ts"
+export { AccessToken } from "./Token.ts"
+export * as Token from "./Token.ts"
+export * as TokenEndpoint from "./TokenEndpoint.ts"
+export * as TokenSource from "./TokenSource.ts"
+export * as TokenStore from "./TokenStore.ts"
+
+/**
+ * A token source for Promise code.
+ *
+ * @since 0.1.0
+ */
+export interface TokenSourceHandle extends AsyncDisposable {
+  /** the cache key of this source's tokens (no secrets in it) */
+  readonly key: string
+  /** a usable access token; rejects with a `TokenError` */
+  getToken(): Promise<AccessToken>
+  /** a resource server rejected `token`: drop it (only it) so the next `getToken` gets a new one */
+  invalidate(token: AccessToken): Promise<void>
+  /** stops background refresh and aborts requests in flight; idempotent */
+  dispose(): Promise<void>
+}
+
+/**
+ * Options of `createTokenSource` beyond the token configuration.
+ *
+ * @since 0.1.0
+ */
+export interface CreateOptions {
+  /** a shared token store (default: process memory) */
+  readonly store?: Layer.Layer<TokenStore.TokenStore> | undefined
+}
+
+/**
+ * Creates a token source backed by the Effect engine. Throws
+ * `InvalidConfigError` at once for a configuration that cannot work.
+ *
+ * @example
+ * ```ts
+ * await using tokens = createTokenSource({ tokenUrl, clientId, clientSecret: () => secrets.get("wex") })
+ * const token = await tokens.getToken()
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const createTokenSource = (config: TokenSourceConfig, options?: CreateOptions): TokenSourceHandle => {
+  const problems = validate(config)
+  if (problems.length > 0) throw new InvalidConfigError({ problems })
+  const dependencies = options?.store
+    ? Layer.merge(TokenSource.layerDependencies, options.store)
+    : TokenSource.layerDependencies
+  const runtime = ManagedRuntime.make(TokenSource.layer(config).pipe(Layer.provide(dependencies)))
+  const get = Effect.flatMap(TokenSource.TokenSource, (source) => source.get)
+  let disposed: Promise<void> | undefined
+  const dispose = () => {
+    disposed ??= runtime.dispose()
+    return disposed
+  }
+  return {
+    key: cacheKey(config),
+    getToken: () =>
+      disposed ? Promise.reject(new InvalidConfigError({ problems: ["token source is disposed"] })) : runtime.runPromise(get),
+    invalidate: (token) =>
+      disposed
+        ? Promise.resolve()
+        : runtime.runPromise(Effect.flatMap(TokenSource.TokenSource, (source) => source.invalidate(token))),
+    dispose,
+    [Symbol.asyncDispose]: dispose
+  }
+}
