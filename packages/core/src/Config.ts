@@ -17,7 +17,7 @@
  *
  * @since 0.1.0
  */
-import { Duration, type Redacted } from "effect"
+import { Duration, Option, type Redacted } from "effect"
 import type * as ClientAuth from "./ClientAuth.ts"
 import type { TokenEvent } from "./Events.ts"
 import * as Grant from "./Grant.ts"
@@ -74,6 +74,11 @@ export const normalizeScope = (scope: string | ReadonlyArray<string> | undefined
   return parts.length === 0 ? undefined : parts.join(" ")
 }
 
+const isDuration = (input: Duration.Input): boolean => {
+  const duration = Duration.fromInput(input)
+  return Option.isSome(duration) && Duration.isFinite(duration.value) && Duration.toMillis(duration.value) >= 0
+}
+
 const isLoopback = (hostname: string): boolean =>
   hostname === "localhost" ||
   hostname.endsWith(".localhost") ||
@@ -118,14 +123,14 @@ export const validate = (config: TokenSourceConfig): ReadonlyArray<string> => {
   if (typeof config.clientSecret === "string" && config.clientSecret === "") problems.push("clientSecret is empty")
   if (config.rateLimit) {
     if (!(config.rateLimit.limit >= 1)) problems.push("rateLimit.limit must be at least 1")
-    if (Duration.fromInput(config.rateLimit.window) === undefined) problems.push("rateLimit.window is not a duration")
+    if (!isDuration(config.rateLimit.window)) problems.push("rateLimit.window is not a duration")
   }
   for (const [name, input] of [
     ["refreshMargin", config.refreshMargin],
     ["defaultExpiresIn", config.defaultExpiresIn],
     ["timeout", config.timeout]
   ] as const) {
-    if (input !== undefined && Duration.fromInput(input) === undefined) problems.push(`${name} is not a duration`)
+    if (input !== undefined && !isDuration(input)) problems.push(`${name} is not a duration`)
   }
   if (config.maxResponseBytes !== undefined && !(config.maxResponseBytes >= 1024)) {
     problems.push("maxResponseBytes must be at least 1024")

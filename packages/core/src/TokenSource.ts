@@ -151,6 +151,8 @@ export const make = (
           : Redacted.make(config.refreshToken, { label: "refresh_token" })
     let inflight: Deferred.Deferred<AccessToken, TokenError> | undefined
     let refreshFiber: Fiber.Fiber<unknown, unknown> | undefined
+    /** the token whose refresh loop is running (waiting or retrying) */
+    let refreshingTokenId: number | undefined
     let lastInvalidatedId: number | undefined
     /** an authorization code, once exchanged, cannot be sent again */
     let grantSpent = false
@@ -354,10 +356,12 @@ export const make = (
         )
       })
 
-    const scheduleRefresh = (token: AccessToken) =>
+    // One refresh loop at a time, for the token being served.
+    const scheduleRefresh = (token: AccessToken, immediately = false) =>
       Effect.gen(function* () {
         const previous = refreshFiber
-        refreshFiber = yield* refreshLoop(token).pipe(Effect.forkIn(scope))
+        refreshingTokenId = token.id
+        refreshFiber = yield* refreshLoop(token, immediately).pipe(Effect.forkIn(scope))
         if (previous) yield* Effect.forkDetach(Fiber.interrupt(previous))
       })
 
@@ -370,10 +374,10 @@ export const make = (
 
     // Refresh ahead; on failure keep serving the valid token and retry with
     // backoff for as long as it stays valid and current.
-    const refreshLoop = (token: AccessToken) =>
+    const refreshLoop = (token: AccessToken, immediately: boolean) =>
       Effect.gen(function* () {
         let now = yield* Clock.currentTimeMillis
-        while (now < token.refreshAt) {
+        while (!immediately && now < token.refreshAt) {
           yield* sleepUnref(Duration.millis(token.refreshAt - now))
           now = yield* Clock.currentTimeMillis
         }
@@ -399,7 +403,12 @@ export const make = (
             ...refreshRetry,
             while: () => Effect.map(Clock.currentTimeMillis, (at) => isUsable(token, at) && current?.id === token.id)
           }),
-          Effect.ignore
+          Effect.ignore,
+          Effect.ensuring(
+            Effect.sync(() => {
+              if (refreshingTokenId === token.id) refreshingTokenId = undefined
+            })
+          )
         )
       })
 
@@ -413,7 +422,9 @@ export const make = (
       // Stale but still valid (a refresh failed or has not run yet): serve it
       // while a refresh runs in the background, so nobody waits (fail-static).
       if (stored && isUsable(stored, now)) {
-        if (!inflight) yield* Effect.forkIn(Effect.ignore(acquireShared("expired")), scope)
+        if (stored.id !== current?.id) current = stored
+        // The refresh loop owns retries and their backoff; start it if it is not running.
+        if (refreshingTokenId !== stored.id) yield* scheduleRefresh(stored, true)
         return stored
       }
       const reason: AcquireReason =
