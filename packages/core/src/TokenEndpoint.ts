@@ -168,6 +168,30 @@ const parseJson = (text: string): unknown => {
   }
 }
 
+/**
+ * The secret values a request carries (client secret, refresh token, code,
+ * verifier, password), so that a server that echoes the request into its error
+ * description does not get them into our errors and logs.
+ */
+const secretsOf = (options: RequestOptions, applied: ClientAuth.Applied): ReadonlyArray<string> => {
+  const values = [...Grant.toParams(options.grant), ...applied.params]
+    .flatMap(([, value]) => (Redacted.isRedacted(value) ? [Redacted.value(value)] : []))
+  if (options.secret) values.push(Redacted.value(options.secret))
+  const basic = applied.headers.authorization
+  if (basic) values.push(basic.replace(/^Basic /, ""))
+  // Also their form-encoded spellings, as they appear in an echoed body.
+  return [...new Set(values.flatMap((v) => [v, ClientAuth.formEncode(v), encodeURIComponent(v)]))].filter(
+    (v) => v.length >= 4
+  )
+}
+
+const scrub = (text: string | undefined, secrets: ReadonlyArray<string>): string | undefined => {
+  if (text === undefined) return undefined
+  let result = text
+  for (const secret of secrets) result = result.split(secret).join("<redacted>")
+  return result
+}
+
 const buildBody = (options: RequestOptions, applied: ClientAuth.Applied): string => {
   const body = new URLSearchParams()
   for (const [name, value] of [...Grant.toParams(options.grant), ...applied.params]) {
@@ -253,10 +277,11 @@ export const request = (
 
     const oauth = Schema.decodeUnknownOption(OAuthErrorBody)(json)
     if (Option.isSome(oauth)) {
+      const secrets = secretsOf(options, applied)
       return yield* new OAuthError({
-        code: oauth.value.error,
-        description: oauth.value.error_description,
-        uri: oauth.value.error_uri,
+        code: scrub(oauth.value.error, secrets)!,
+        description: scrub(oauth.value.error_description, secrets),
+        uri: scrub(oauth.value.error_uri, secrets),
         status
       })
     }
