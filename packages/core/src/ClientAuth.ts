@@ -49,9 +49,13 @@ export type SecretInput =
  *
  * @since 0.1.0
  */
-export const resolveSecret = (input: SecretInput): Effect.Effect<Redacted.Redacted<string>, InvalidConfigError> => {
+export const resolveSecret = (
+  input: SecretInput
+): Effect.Effect<Redacted.Redacted<string>, InvalidConfigError> => {
   if (typeof input !== "function") {
-    return Effect.succeed(Redacted.isRedacted(input) ? input : Redacted.make(input, { label: "client_secret" }))
+    return Effect.succeed(
+      Redacted.isRedacted(input) ? input : Redacted.make(input, { label: "client_secret" })
+    )
   }
   return Effect.tryPromise({
     try: async () => input(),
@@ -62,7 +66,9 @@ export const resolveSecret = (input: SecretInput): Effect.Effect<Redacted.Redact
       const raw = Redacted.value(secret)
       return typeof raw === "string" && raw.length > 0
         ? Effect.succeed(secret)
-        : Effect.fail(new InvalidConfigError({ problems: ["clientSecret provider returned an empty secret"] }))
+        : Effect.fail(
+            new InvalidConfigError({ problems: ["clientSecret provider returned an empty secret"] })
+          )
     })
   )
 }
@@ -101,7 +107,11 @@ export interface Applied {
  *
  * @since 0.1.0
  */
-export const apply = (method: Method, clientId: string, secret: Redacted.Redacted<string> | undefined): Applied => {
+export const apply = (
+  method: Method,
+  clientId: string,
+  secret: Redacted.Redacted<string> | undefined
+): Applied => {
   switch (method) {
     case "client_secret_basic": {
       const credentials = `${formEncode(clientId)}:${formEncode(secret ? Redacted.value(secret) : "")}`

@@ -70,13 +70,17 @@ export interface TokenSourceConfig extends FreshnessOptions {
 /** RFC 6749 section 3.3: scope is a space-delimited list of scope tokens. */
 export const normalizeScope = (scope: string | ReadonlyArray<string> | undefined): string | undefined => {
   if (scope === undefined) return undefined
-  const parts = (typeof scope === "string" ? scope.split(" ") : scope).map((s) => s.trim()).filter((s) => s !== "")
+  const parts = (typeof scope === "string" ? scope.split(" ") : scope)
+    .map((s) => s.trim())
+    .filter((s) => s !== "")
   return parts.length === 0 ? undefined : parts.join(" ")
 }
 
 const isDuration = (input: Duration.Input): boolean => {
   const duration = Duration.fromInput(input)
-  return Option.isSome(duration) && Duration.isFinite(duration.value) && Duration.toMillis(duration.value) >= 0
+  return (
+    Option.isSome(duration) && Duration.isFinite(duration.value) && Duration.toMillis(duration.value) >= 0
+  )
 }
 
 const isLoopback = (hostname: string): boolean =>
@@ -98,7 +102,8 @@ const isLoopback = (hostname: string): boolean =>
  */
 export const validate = (config: TokenSourceConfig): ReadonlyArray<string> => {
   const problems: Array<string> = []
-  if (typeof config.clientId !== "string" || config.clientId.trim() === "") problems.push("clientId is required")
+  if (typeof config.clientId !== "string" || config.clientId.trim() === "")
+    problems.push("clientId is required")
   let url: URL | undefined
   try {
     url = new URL(config.tokenUrl)
@@ -114,13 +119,22 @@ export const validate = (config: TokenSourceConfig): ReadonlyArray<string> => {
     if (url.username || url.password) problems.push("tokenUrl must not contain credentials")
   }
   const auth = config.clientAuth
-  if (auth !== undefined && auth !== "client_secret_post" && auth !== "client_secret_basic" && auth !== "none") {
+  if (
+    auth !== undefined &&
+    auth !== "client_secret_post" &&
+    auth !== "client_secret_basic" &&
+    auth !== "none"
+  ) {
     problems.push("clientAuth must be client_secret_post, client_secret_basic or none")
   }
-  if ((auth === "client_secret_post" || auth === "client_secret_basic") && config.clientSecret === undefined) {
+  if (
+    (auth === "client_secret_post" || auth === "client_secret_basic") &&
+    config.clientSecret === undefined
+  ) {
     problems.push(`clientAuth ${auth} needs a clientSecret`)
   }
-  if (typeof config.clientSecret === "string" && config.clientSecret === "") problems.push("clientSecret is empty")
+  if (typeof config.clientSecret === "string" && config.clientSecret === "")
+    problems.push("clientSecret is empty")
   if (config.rateLimit) {
     if (!(config.rateLimit.limit >= 1)) problems.push("rateLimit.limit must be at least 1")
     if (!isDuration(config.rateLimit.window)) problems.push("rateLimit.window is not a duration")
@@ -154,9 +168,15 @@ export const cacheKey = (config: TokenSourceConfig): string => {
   const grant = config.grant ?? Grant.clientCredentials()
   const scope = normalizeScope(config.scope)?.split(" ").sort().join(" ")
   const resource = config.resource === undefined ? undefined : [config.resource].flat().slice().sort()
-  const params = config.params ? Object.entries(config.params).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)) : []
+  const params = config.params
+    ? Object.entries(config.params).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    : []
   const subject =
-    grant.type === "password" ? grant.username : grant.type === "authorization_code" ? grant.redirectUri : undefined
+    grant.type === "password"
+      ? grant.username
+      : grant.type === "authorization_code"
+        ? grant.redirectUri
+        : undefined
   return JSON.stringify([
     "authfetch/v1",
     config.tokenUrl,

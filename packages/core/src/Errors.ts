@@ -110,14 +110,10 @@ export class TokenEndpointError extends Data.TaggedError("TokenEndpointError")<{
   }
 
   override get message(): string {
-    switch (this.reason) {
-      case "transport":
-        return `Token endpoint unreachable${this.detail ? `: ${this.detail}` : ""}`
-      case "timeout":
-        return "Token request timed out"
-      case "status":
-        return `Token endpoint answered HTTP ${this.status}${this.detail ? `: ${this.detail}` : ""}`
-    }
+    const detail = this.detail ? `: ${this.detail}` : ""
+    if (this.reason === "timeout") return "Token request timed out"
+    if (this.reason === "transport") return `Token endpoint unreachable${detail}`
+    return `Token endpoint answered HTTP ${this.status}${detail}`
   }
 }
 

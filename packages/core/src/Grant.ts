@@ -105,7 +105,11 @@ export const authorizationCode = (options: {
 export const password = (options: {
   readonly username: string
   readonly password: string | Redacted.Redacted<string>
-}): Password => ({ type: "password", username: options.username, password: redact(options.password, "password") })
+}): Password => ({
+  type: "password",
+  username: options.username,
+  password: redact(options.password, "password")
+})
 
 /**
  * @example
@@ -140,7 +144,9 @@ export const isRepeatable = (grant: Grant): boolean =>
  *
  * @since 0.1.0
  */
-export const toParams = (grant: Grant): ReadonlyArray<readonly [string, string | Redacted.Redacted<string>]> => {
+export const toParams = (
+  grant: Grant
+): ReadonlyArray<readonly [string, string | Redacted.Redacted<string>]> => {
   switch (grant.type) {
     case "client_credentials":
       return [["grant_type", "client_credentials"]]

@@ -41,7 +41,9 @@ const resolved = (options: BackoffOptions | undefined) => ({
   maxRetries: Math.max(0, Math.floor(options?.maxRetries ?? 3)),
   baseMillis: Duration.toMillis(Duration.fromInputUnsafe(options?.baseDelay ?? Duration.millis(250))),
   maxMillis: Duration.toMillis(Duration.fromInputUnsafe(options?.maxDelay ?? Duration.seconds(10))),
-  maxRetryAfterMillis: Duration.toMillis(Duration.fromInputUnsafe(options?.maxRetryAfter ?? Duration.seconds(60)))
+  maxRetryAfterMillis: Duration.toMillis(
+    Duration.fromInputUnsafe(options?.maxRetryAfter ?? Duration.seconds(60))
+  )
 })
 
 /**
@@ -88,7 +90,10 @@ export const backoff = <E>(
  *
  * @since 0.1.0
  */
-export const parseRetryAfter = (header: string | null | undefined, now: number): Duration.Duration | undefined => {
+export const parseRetryAfter = (
+  header: string | null | undefined,
+  now: number
+): Duration.Duration | undefined => {
   if (header === null || header === undefined) return undefined
   const value = header.trim()
   if (/^\d+$/.test(value)) {
@@ -119,7 +124,11 @@ export const parseRetryAfter = (header: string | null | undefined, now: number):
 export const isRetryableTokenError = (error: TokenError): boolean => {
   switch (error._tag) {
     case "TokenEndpointError":
-      return error.reason !== "status" || error.status === 408 || (error.status !== undefined && error.status >= 500)
+      return (
+        error.reason !== "status" ||
+        error.status === 408 ||
+        (error.status !== undefined && error.status >= 500)
+      )
     case "RateLimitedError":
       return true
     case "OAuthError":

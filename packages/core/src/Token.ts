@@ -219,4 +219,10 @@ export const isUsable = (token: AccessToken, now: number): boolean => now < toke
  * @since 0.1.0
  */
 export const expire = (token: AccessToken, now: number): AccessToken =>
-  new AccessToken({ ...token, value: token.value, expiresAt: Math.min(now, token.expiresAt), staleAt: Math.min(now, token.staleAt), refreshAt: Math.min(now, token.refreshAt) })
+  new AccessToken({
+    ...token,
+    value: token.value,
+    expiresAt: Math.min(now, token.expiresAt),
+    staleAt: Math.min(now, token.staleAt),
+    refreshAt: Math.min(now, token.refreshAt)
+  })

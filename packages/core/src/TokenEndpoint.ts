@@ -109,7 +109,10 @@ const decodeSuccess = (
     const result = Schema.decodeUnknownOption(field.schema as Schema.Codec<unknown>)(value)
     if (Option.isNone(result)) {
       return Effect.fail(
-        new InvalidTokenResponseError({ reason: `${name} must be ${field.expected} (got ${typeof value})`, status })
+        new InvalidTokenResponseError({
+          reason: `${name} must be ${field.expected} (got ${typeof value})`,
+          status
+        })
       )
     }
     decoded[name] = result.value
@@ -174,8 +177,9 @@ const parseJson = (text: string): unknown => {
  * description does not get them into our errors and logs.
  */
 const secretsOf = (options: RequestOptions, applied: ClientAuth.Applied): ReadonlyArray<string> => {
-  const values = [...Grant.toParams(options.grant), ...applied.params]
-    .flatMap(([, value]) => (Redacted.isRedacted(value) ? [Redacted.value(value)] : []))
+  const values = [...Grant.toParams(options.grant), ...applied.params].flatMap(([, value]) =>
+    Redacted.isRedacted(value) ? [Redacted.value(value)] : []
+  )
   if (options.secret) values.push(Redacted.value(options.secret))
   const basic = applied.headers.authorization
   if (basic) values.push(basic.replace(/^Basic /, ""))
@@ -237,7 +241,9 @@ export const request = (
     const exchange = Effect.gen(function* () {
       const response = yield* client
         .execute(req)
-        .pipe(Effect.mapError((error) => TokenEndpointError.fromCause("transport", error.reason.cause ?? error)))
+        .pipe(
+          Effect.mapError((error) => TokenEndpointError.fromCause("transport", error.reason.cause ?? error))
+        )
       const receivedAt = yield* Clock.currentTimeMillis
       const text = yield* readCapped(response, maxBytes)
       return { response, receivedAt, text }

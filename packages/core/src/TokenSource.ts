@@ -55,11 +55,11 @@ import { cacheKey, normalizeScope, type TokenSourceConfig, validate } from "./Co
 import { InvalidConfigError, type TokenError } from "./Errors.ts"
 import { type AcquireReason, emitTo, type TokenEvent } from "./Events.ts"
 import * as Grant from "./Grant.ts"
+import { sleepUnref } from "./internal/sleepUnref.ts"
 import * as RetryPolicy from "./RetryPolicy.ts"
+import { type AccessToken, isFresh, isUsable, makeAccessToken } from "./Token.ts"
 import * as TokenEndpoint from "./TokenEndpoint.ts"
 import * as TokenStore from "./TokenStore.ts"
-import { type AccessToken, isFresh, isUsable, makeAccessToken } from "./Token.ts"
-import { sleepUnref } from "./internal/sleepUnref.ts"
 
 /** RFC 6749 does not require `expires_in`; without it we assume this lifetime. */
 export const DEFAULT_EXPIRES_IN: Duration.Duration = Duration.seconds(300)
@@ -94,7 +94,8 @@ export interface Shape {
  */
 export class TokenSource extends Context.Service<TokenSource, Shape>()("@authfetch/core/TokenSource") {}
 
-const errorCode = (error: TokenError): string | undefined => (error._tag === "OAuthError" ? error.code : undefined)
+const errorCode = (error: TokenError): string | undefined =>
+  error._tag === "OAuthError" ? error.code : undefined
 const errorStatus = (error: TokenError): number | undefined =>
   "status" in error && typeof error.status === "number" ? error.status : undefined
 
@@ -126,7 +127,8 @@ export const make = (
     const httpClient = yield* HttpClient.HttpClient
     const key = cacheKey(config)
     const grant = config.grant ?? Grant.clientCredentials()
-    const clientAuth = config.clientAuth ?? (config.clientSecret === undefined ? "none" : "client_secret_post")
+    const clientAuth =
+      config.clientAuth ?? (config.clientSecret === undefined ? "none" : "client_secret_post")
     const scopeParam = normalizeScope(config.scope)
     const params: Array<readonly [string, string]> = []
     if (config.audience !== undefined) params.push(["audience", config.audience])
@@ -172,14 +174,32 @@ export const make = (
       Effect.gen(function* () {
         if (rateLimit) {
           const { delay } = yield* limiter
-            .consume({ key: `authfetch:${key}`, limit: rateLimit.limit, window: rateLimit.window, onExceeded: "delay" })
+            .consume({
+              key: `authfetch:${key}`,
+              limit: rateLimit.limit,
+              window: rateLimit.window,
+              onExceeded: "delay"
+            })
             .pipe(Effect.orDie)
           if (Duration.toMillis(delay) > 0) {
-            emit({ type: "rate_limited", at: Date.now(), key, source: "client", waitMillis: Duration.toMillis(delay) })
+            emit({
+              type: "rate_limited",
+              at: Date.now(),
+              key,
+              source: "client",
+              waitMillis: Duration.toMillis(delay)
+            })
             yield* Effect.sleep(delay)
           }
         }
-        emit({ type: "token_requested", at: Date.now(), key, grantType: requestGrant.type, reason, attempt: attemptNo })
+        emit({
+          type: "token_requested",
+          at: Date.now(),
+          key,
+          grantType: requestGrant.type,
+          reason,
+          attempt: attemptNo
+        })
         return yield* TokenEndpoint.request({
           tokenUrl: config.tokenUrl,
           clientId: config.clientId,
@@ -207,7 +227,13 @@ export const make = (
         const reportFailure = (error: TokenError) =>
           Effect.sync(() => {
             if (error._tag === "RateLimitedError" && error.source === "server") {
-              emit({ type: "rate_limited", at: Date.now(), key, source: "server", waitMillis: error.retryAfterMillis ?? 0 })
+              emit({
+                type: "rate_limited",
+                at: Date.now(),
+                key,
+                source: "server",
+                waitMillis: error.retryAfterMillis ?? 0
+              })
             }
             emit({
               type: "token_request_failed",
@@ -231,21 +257,28 @@ export const make = (
             ? Effect.fail(error)
             : Effect.gen(function* () {
                 const rotated = yield* resolveSecret
-                if (usedSecret !== undefined && Equal.equals(rotated, usedSecret)) return yield* Effect.fail(error)
+                if (usedSecret !== undefined && Equal.equals(rotated, usedSecret))
+                  return yield* Effect.fail(error)
                 attemptNo++
-                return yield* requestOnce(requestGrant, reason, rotated, attemptNo).pipe(Effect.tapError(reportFailure))
+                return yield* requestOnce(requestGrant, reason, rotated, attemptNo).pipe(
+                  Effect.tapError(reportFailure)
+                )
               })
         )
       })
 
-    const toToken = (response: TokenEndpoint.TokenResponse, previousRefresh: Redacted.Redacted<string> | undefined) =>
+    const toToken = (
+      response: TokenEndpoint.TokenResponse,
+      previousRefresh: Redacted.Redacted<string> | undefined
+    ) =>
       Effect.map(Random.next, (random) =>
         makeAccessToken(
           {
             value: response.accessToken,
             tokenType: response.tokenType,
             receivedAt: response.receivedAt,
-            expiresIn: response.expiresIn === undefined ? defaultExpiresIn : Duration.seconds(response.expiresIn),
+            expiresIn:
+              response.expiresIn === undefined ? defaultExpiresIn : Duration.seconds(response.expiresIn),
             scope: response.scope ?? scopeParam,
             // RFC 6749 section 6: without a new refresh token, the old one stays valid.
             refreshToken: response.refreshToken ?? previousRefresh
@@ -280,7 +313,9 @@ export const make = (
         }
         if (!canUseGrant) {
           return yield* new InvalidConfigError({
-            problems: [`the ${grant.type} grant was already used and no refresh token is left; authorize again`]
+            problems: [
+              `the ${grant.type} grant was already used and no refresh token is left; authorize again`
+            ]
           })
         }
         const response = yield* requestWithRetries(grant, reason)
@@ -297,7 +332,11 @@ export const make = (
           const started = yield* Clock.currentTimeMillis
           const stored = yield* store.get(key)
           // Another holder of the lock (another instance) may have refreshed meanwhile.
-          if (stored && isFresh(stored, started) && (reason !== "refresh_ahead" || stored.id !== current?.id)) {
+          if (
+            stored &&
+            isFresh(stored, started) &&
+            (reason !== "refresh_ahead" || stored.id !== current?.id)
+          ) {
             return { token: stored, requested: false }
           }
           const { token, grantType } = yield* requestToken(reason, stored ?? current)
@@ -367,7 +406,11 @@ export const make = (
 
     const refreshRetry = {
       schedule: RetryPolicy.backoff<TokenError>(
-        { maxRetries: Number.MAX_SAFE_INTEGER, baseDelay: Duration.seconds(1), maxDelay: Duration.seconds(30) },
+        {
+          maxRetries: Number.MAX_SAFE_INTEGER,
+          baseDelay: Duration.seconds(1),
+          maxDelay: Duration.seconds(30)
+        },
         () => undefined
       )
     }
@@ -401,7 +444,8 @@ export const make = (
           ),
           Effect.retry({
             ...refreshRetry,
-            while: () => Effect.map(Clock.currentTimeMillis, (at) => isUsable(token, at) && current?.id === token.id)
+            while: () =>
+              Effect.map(Clock.currentTimeMillis, (at) => isUsable(token, at) && current?.id === token.id)
           }),
           Effect.ignore,
           Effect.ensuring(
@@ -434,7 +478,9 @@ export const make = (
 
     const get: Effect.Effect<AccessToken, TokenError> = Effect.clockWith((clock) => {
       const token = current
-      return token !== undefined && isFresh(token, clock.currentTimeMillisUnsafe()) ? Effect.succeed(token) : slowGet
+      return token !== undefined && isFresh(token, clock.currentTimeMillisUnsafe())
+        ? Effect.succeed(token)
+        : slowGet
     })
 
     const invalidate = (token: AccessToken): Effect.Effect<void> =>

@@ -34,9 +34,16 @@ export interface Shape {
    * Marks the stored token expired if, and only if, it is `token` (same value).
    * Keeps it (and its refresh token) in the store. Returns whether it did.
    */
-  readonly invalidate: (key: string, token: AccessToken, now: number) => Effect.Effect<boolean, TokenStoreError>
+  readonly invalidate: (
+    key: string,
+    token: AccessToken,
+    now: number
+  ) => Effect.Effect<boolean, TokenStoreError>
   /** runs `effect` while holding the acquisition lock of `key` */
-  readonly withLock: <A, E, R>(key: string, effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | TokenStoreError, R>
+  readonly withLock: <A, E, R>(
+    key: string,
+    effect: Effect.Effect<A, E, R>
+  ) => Effect.Effect<A, E | TokenStoreError, R>
 }
 
 /**

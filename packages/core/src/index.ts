@@ -29,25 +29,25 @@ import { cacheKey, type TokenSourceConfig, validate } from "./Config.ts"
 import { InvalidConfigError } from "./Errors.ts"
 import type { AccessToken } from "./Token.ts"
 import * as TokenSource from "./TokenSource.ts"
-import * as TokenStore from "./TokenStore.ts"
+import type * as TokenStore from "./TokenStore.ts"
 
 export * as ClientAuth from "./ClientAuth.ts"
-export * as Config from "./Config.ts"
 export type { TokenSourceConfig } from "./Config.ts"
+export * as Config from "./Config.ts"
 export {
   InvalidConfigError,
   InvalidTokenResponseError,
   OAuthError,
   RateLimitedError,
-  type TokenError,
   TokenEndpointError,
+  type TokenError,
   TokenStoreError
 } from "./Errors.ts"
 export type { AcquireReason, TokenEvent } from "./Events.ts"
 export * as Grant from "./Grant.ts"
 export * as RetryPolicy from "./RetryPolicy.ts"
-export { AccessToken } from "./Token.ts"
 export * as Token from "./Token.ts"
+export { AccessToken } from "./Token.ts"
 export * as TokenEndpoint from "./TokenEndpoint.ts"
 export * as TokenSource from "./TokenSource.ts"
 export * as TokenStore from "./TokenStore.ts"
@@ -106,7 +106,9 @@ export const createTokenSource = (config: TokenSourceConfig, options?: CreateOpt
   return {
     key: cacheKey(config),
     getToken: () =>
-      disposed ? Promise.reject(new InvalidConfigError({ problems: ["token source is disposed"] })) : runtime.runPromise(get),
+      disposed
+        ? Promise.reject(new InvalidConfigError({ problems: ["token source is disposed"] }))
+        : runtime.runPromise(get),
     invalidate: (token) =>
       disposed
         ? Promise.resolve()

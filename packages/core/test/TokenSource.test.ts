@@ -55,19 +55,21 @@ describe("single-flight", () => {
 })
 
 describe("freshness", () => {
-  it.effect("expires_in 5 with the default margin: 1,000 calls over its lifetime cause at most 2 requests", () =>
-    Effect.gen(function* () {
-      const s = yield* server
-      s.setDefault(() => issueToken({ expires_in: 5 }))
-      const tokens = yield* makeSource(configFor(s))
-      for (let i = 0; i < 1000; i++) {
-        yield* tokens.get
-        yield* TestClock.adjust("5 millis")
-        if (i % 100 === 0) yield* realWait(2)
-      }
-      assert.isAtMost(s.requests.length, 2)
-      assert.isAtLeast(s.requests.length, 1)
-    })
+  it.effect(
+    "expires_in 5 with the default margin: 1,000 calls over its lifetime cause at most 2 requests",
+    () =>
+      Effect.gen(function* () {
+        const s = yield* server
+        s.setDefault(() => issueToken({ expires_in: 5 }))
+        const tokens = yield* makeSource(configFor(s))
+        for (let i = 0; i < 1000; i++) {
+          yield* tokens.get
+          yield* TestClock.adjust("5 millis")
+          if (i % 100 === 0) yield* realWait(2)
+        }
+        assert.isAtMost(s.requests.length, 2)
+        assert.isAtLeast(s.requests.length, 1)
+      })
   )
 
   it.effect("refreshes ahead in the background, so callers never wait past the first token", () =>
@@ -235,7 +237,10 @@ describe("token endpoint failures", () => {
     it.effect(`${code}: OAuthError at once after exactly 1 request`, () =>
       Effect.gen(function* () {
         const s = yield* server
-        s.setDefault(() => ({ status: code === "invalid_client" ? 401 : 400, body: { error: code, error_description: "no" } }))
+        s.setDefault(() => ({
+          status: code === "invalid_client" ? 401 : 400,
+          body: { error: code, error_description: "no" }
+        }))
         const error = yield* Effect.flip((yield* makeSource(configFor(s))).get)
         assert.strictEqual(error._tag, "OAuthError")
         assert.strictEqual(error._tag === "OAuthError" && error.code, code)
@@ -267,7 +272,9 @@ describe("token endpoint failures", () => {
       const exit = yield* driveUntilDone(fiber, "50 millis")
       assert.isTrue(Exit.isSuccess(exit))
       assert.isTrue(
-        events.some((e) => e.type === "token_request_failed" && e.error === "TokenEndpointError" && e.willRetry)
+        events.some(
+          (e) => e.type === "token_request_failed" && e.error === "TokenEndpointError" && e.willRetry
+        )
       )
     })
   )
@@ -275,17 +282,45 @@ describe("token endpoint failures", () => {
 
 describe("malformed token responses", () => {
   const cases: Array<[string, Reply, string]> = [
-    ["HTML", { status: 200, text: "<html><body>Login</body></html>", headers: { "content-type": "text/html" } }, "not JSON"],
+    [
+      "HTML",
+      { status: 200, text: "<html><body>Login</body></html>", headers: { "content-type": "text/html" } },
+      "not JSON"
+    ],
     ["non-JSON text", { status: 200, text: "access_token=abc&expires_in=3600" }, "not JSON"],
     ["a JSON array", { status: 200, body: [1, 2] }, "not a JSON object"],
     ["JSON null", { status: 200, text: "null" }, "not a JSON object"],
-    ["missing access_token", { status: 200, body: { token_type: "Bearer", expires_in: 60 } }, "access_token is missing"],
-    ["empty access_token", { status: 200, body: { access_token: "", expires_in: 60 } }, "access_token must be"],
-    ["numeric access_token", { status: 200, body: { access_token: 42, expires_in: 60 } }, "access_token must be"],
-    ["negative expires_in", { status: 200, body: { access_token: "x", expires_in: -5 } }, "expires_in must be"],
+    [
+      "missing access_token",
+      { status: 200, body: { token_type: "Bearer", expires_in: 60 } },
+      "access_token is missing"
+    ],
+    [
+      "empty access_token",
+      { status: 200, body: { access_token: "", expires_in: 60 } },
+      "access_token must be"
+    ],
+    [
+      "numeric access_token",
+      { status: 200, body: { access_token: 42, expires_in: 60 } },
+      "access_token must be"
+    ],
+    [
+      "negative expires_in",
+      { status: 200, body: { access_token: "x", expires_in: -5 } },
+      "expires_in must be"
+    ],
     ["zero expires_in", { status: 200, body: { access_token: "x", expires_in: 0 } }, "expires_in must be"],
-    ["string expires_in", { status: 200, body: { access_token: "x", expires_in: "3600" } }, "expires_in must be"],
-    ["1 MiB body", { status: 200, text: JSON.stringify({ access_token: "x".repeat(1024 * 1024) }) }, "larger than 65536"]
+    [
+      "string expires_in",
+      { status: 200, body: { access_token: "x", expires_in: "3600" } },
+      "expires_in must be"
+    ],
+    [
+      "1 MiB body",
+      { status: 200, text: JSON.stringify({ access_token: "x".repeat(1024 * 1024) }) },
+      "larger than 65536"
+    ]
   ]
   for (const [name, reply, reason] of cases) {
     it.effect(`${name}: InvalidTokenResponseError, 1 request, no crash`, () =>
@@ -360,7 +395,12 @@ describe("refresh tokens", () => {
   it.effect("a refresh token is used before the original grant, and kept when none is returned", () =>
     Effect.gen(function* () {
       const s = yield* server
-      s.enqueue(issueToken({ refresh_token: "rt-1" }), issueToken(), issueToken({ refresh_token: "rt-2" }), issueToken())
+      s.enqueue(
+        issueToken({ refresh_token: "rt-1" }),
+        issueToken(),
+        issueToken({ refresh_token: "rt-2" }),
+        issueToken()
+      )
       const tokens = yield* makeSource(configFor(s))
       const first = yield* tokens.get
       yield* tokens.invalidate(first)
@@ -400,7 +440,9 @@ describe("refresh tokens", () => {
       s.enqueue(issueToken({ refresh_token: "rt-a" }), issueToken({ refresh_token: "rt-b" }))
       const seen: Array<string | undefined> = []
       const tokens = yield* makeSource(
-        configFor(s, { onTokenChange: (t) => void seen.push(t.refreshToken && Redacted.value(t.refreshToken)) })
+        configFor(s, {
+          onTokenChange: (t) => void seen.push(t.refreshToken && Redacted.value(t.refreshToken))
+        })
       )
       yield* Effect.andThen(tokens.invalidate(yield* tokens.get), tokens.get)
       assert.deepStrictEqual(seen, ["rt-a", "rt-b"])
@@ -429,38 +471,45 @@ describe("client-side rate limit", () => {
 })
 
 describe("secrets", () => {
-  it.effect("an async secret provider is asked per token request; a rotated secret is picked up after invalid_client", () =>
-    Effect.gen(function* () {
-      const s = yield* server
-      let current = "old-secret"
-      let calls = 0
-      s.setDefault((req) =>
-        req.form.get("client_secret") === "new-secret"
-          ? issueToken()
-          : { status: 401, body: { error: "invalid_client", error_description: "Client authentication failed" } }
-      )
-      const tokens = yield* makeSource(
-        configFor(s, {
-          clientSecret: async () => {
-            calls++
-            const value = current
-            current = "new-secret" // rotated in the vault meanwhile
-            return value
-          }
-        })
-      )
-      const token = yield* tokens.get
-      assert.isTrue(token.reveal().startsWith("at-"))
-      assert.strictEqual(s.requests.length, 2)
-      assert.strictEqual(calls, 2)
-    })
+  it.effect(
+    "an async secret provider is asked per token request; a rotated secret is picked up after invalid_client",
+    () =>
+      Effect.gen(function* () {
+        const s = yield* server
+        let current = "old-secret"
+        let calls = 0
+        s.setDefault((req) =>
+          req.form.get("client_secret") === "new-secret"
+            ? issueToken()
+            : {
+                status: 401,
+                body: { error: "invalid_client", error_description: "Client authentication failed" }
+              }
+        )
+        const tokens = yield* makeSource(
+          configFor(s, {
+            clientSecret: async () => {
+              calls++
+              const value = current
+              current = "new-secret" // rotated in the vault meanwhile
+              return value
+            }
+          })
+        )
+        const token = yield* tokens.get
+        assert.isTrue(token.reveal().startsWith("at-"))
+        assert.strictEqual(s.requests.length, 2)
+        assert.strictEqual(calls, 2)
+      })
   )
 
   it.effect("the same secret after invalid_client is not retried", () =>
     Effect.gen(function* () {
       const s = yield* server
       s.setDefault(() => ({ status: 401, body: { error: "invalid_client" } }))
-      const error = yield* Effect.flip((yield* makeSource(configFor(s, { clientSecret: async () => "same" }))).get)
+      const error = yield* Effect.flip(
+        (yield* makeSource(configFor(s, { clientSecret: async () => "same" }))).get
+      )
       assert.strictEqual(error._tag === "OAuthError" && error.code, "invalid_client")
       assert.strictEqual(s.requests.length, 1)
     })
@@ -487,7 +536,8 @@ describe("secrets", () => {
   it.effect("client_secret_basic sends an Authorization header and no secret in the body", () =>
     Effect.gen(function* () {
       const s = yield* server
-      yield* (yield* makeSource(configFor(s, { clientAuth: "client_secret_basic", clientSecret: "p:w+%" }))).get
+      yield* (yield* makeSource(configFor(s, { clientAuth: "client_secret_basic", clientSecret: "p:w+%" })))
+        .get
       const req = s.requests[0]!
       assert.strictEqual(req.headers.authorization, `Basic ${btoa("client-1:p%3Aw%2B%25")}`)
       assert.isNull(req.form.get("client_secret"))
@@ -526,7 +576,9 @@ describe("request parameters", () => {
     Effect.gen(function* () {
       const s = yield* server
       const { Grant } = yield* Effect.promise(() => import("../src/index.ts"))
-      yield* (yield* makeSource(configFor(s, { grant: Grant.password({ username: "ann", password: "pw d" }) }))).get
+      yield* (yield* makeSource(
+        configFor(s, { grant: Grant.password({ username: "ann", password: "pw d" }) })
+      )).get
       assert.strictEqual(s.requests[0]!.form.get("grant_type"), "password")
       assert.strictEqual(s.requests[0]!.form.get("username"), "ann")
       assert.strictEqual(s.requests[0]!.form.get("password"), "pw d")
@@ -535,7 +587,9 @@ describe("request parameters", () => {
 
   it.effect("an invalid configuration fails with every problem listed", () =>
     Effect.gen(function* () {
-      const error = yield* Effect.flip(makeSource({ tokenUrl: "http://auth.example.com/token", clientId: "" }))
+      const error = yield* Effect.flip(
+        makeSource({ tokenUrl: "http://auth.example.com/token", clientId: "" })
+      )
       assert.strictEqual(error._tag, "InvalidConfigError")
       assert.include(error.message, "clientId is required")
       assert.include(error.message, "https")

@@ -29,7 +29,10 @@ describe("createTokenSource", () => {
   })
 
   it("rejects with the typed error, usable with instanceof and _tag", async () => {
-    server.enqueue({ status: 401, body: { error: "invalid_client", error_description: "Client authentication failed" } })
+    server.enqueue({
+      status: 401,
+      body: { error: "invalid_client", error_description: "Client authentication failed" }
+    })
     const tokens = createTokenSource(config())
     const error = await tokens.getToken().catch((e: unknown) => e)
     expect(error).toBeInstanceOf(OAuthError)
@@ -85,7 +88,9 @@ describe("createTokenSource", () => {
     `
     const started = Date.now()
     const { code, stdout } = await new Promise<{ code: number | null; stdout: string }>((resolve, reject) => {
-      const child = spawn(process.execPath, ["--input-type=module", "-e", script], { stdio: ["ignore", "pipe", "inherit"] })
+      const child = spawn(process.execPath, ["--input-type=module", "-e", script], {
+        stdio: ["ignore", "pipe", "inherit"]
+      })
       let stdout = ""
       child.stdout.on("data", (d) => {
         stdout += d

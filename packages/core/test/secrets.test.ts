@@ -59,28 +59,64 @@ afterAll(async () => {
   await server.close()
 })
 
-const echoBody = (status: number, error: string) => (req: { rawBody: string; headers: Record<string, unknown> }) => ({
-  status,
-  body: { error, error_description: `got ${req.rawBody} auth=${String(req.headers.authorization)}`, error_uri: req.rawBody }
-})
+const echoBody =
+  (status: number, error: string) => (req: { rawBody: string; headers: Record<string, unknown> }) => ({
+    status,
+    body: {
+      error,
+      error_description: `got ${req.rawBody} auth=${String(req.headers.authorization)}`,
+      error_uri: req.rawBody
+    }
+  })
 
-const scenarios: Array<{ name: string; replies: Array<Reply | ((req: any) => Reply)>; config?: Partial<TokenSourceConfig> }> = [
+const scenarios: Array<{
+  name: string
+  replies: Array<Reply | ((req: any) => Reply)>
+  config?: Partial<TokenSourceConfig>
+}> = [
   { name: "invalid_client echoing the request (post)", replies: [echoBody(401, "invalid_client")] },
   {
     name: "invalid_client echoing the request (basic)",
     replies: [echoBody(401, "invalid_client")],
     config: { clientAuth: "client_secret_basic" }
   },
-  { name: "invalid_grant echoing a refresh token", replies: [echoBody(400, "invalid_grant")], config: { refreshToken: REFRESH, grant: Grant.authorizationCode({ code: "CODE-7f3a9c", redirectUri: "https://app/cb" }) } },
-  { name: "password grant rejected", replies: [echoBody(400, "invalid_grant")], config: { grant: Grant.password({ username: "u", password: PASSWORD }) } },
+  {
+    name: "invalid_grant echoing a refresh token",
+    replies: [echoBody(400, "invalid_grant")],
+    config: {
+      refreshToken: REFRESH,
+      grant: Grant.authorizationCode({ code: "CODE-7f3a9c", redirectUri: "https://app/cb" })
+    }
+  },
+  {
+    name: "password grant rejected",
+    replies: [echoBody(400, "invalid_grant")],
+    config: { grant: Grant.password({ username: "u", password: PASSWORD }) }
+  },
   { name: "500 with the body echoed", replies: [(req) => ({ status: 500, text: req.rawBody })] },
-  { name: "bad expires_in next to a token", replies: [{ status: 200, body: { access_token: ACCESS, expires_in: "soon" } }] },
-  { name: "numeric refresh_token next to a token", replies: [{ status: 200, body: { access_token: ACCESS, refresh_token: 5 } }] },
-  { name: "1 MiB body holding a token", replies: [{ status: 200, text: JSON.stringify({ access_token: ACCESS, pad: "x".repeat(1 << 20) }) }] },
-  { name: "HTML holding a token", replies: [{ status: 200, text: `<p>${ACCESS}</p>`, headers: { "content-type": "text/html" } }] },
+  {
+    name: "bad expires_in next to a token",
+    replies: [{ status: 200, body: { access_token: ACCESS, expires_in: "soon" } }]
+  },
+  {
+    name: "numeric refresh_token next to a token",
+    replies: [{ status: 200, body: { access_token: ACCESS, refresh_token: 5 } }]
+  },
+  {
+    name: "1 MiB body holding a token",
+    replies: [{ status: 200, text: JSON.stringify({ access_token: ACCESS, pad: "x".repeat(1 << 20) }) }]
+  },
+  {
+    name: "HTML holding a token",
+    replies: [{ status: 200, text: `<p>${ACCESS}</p>`, headers: { "content-type": "text/html" } }]
+  },
   { name: "429", replies: [{ status: 429, headers: { "retry-after": "9999" }, body: { error: ACCESS } }] },
   { name: "dropped connection", replies: [{ drop: true }] },
-  { name: "slow endpoint", replies: [{ status: 200, body: { access_token: ACCESS }, delayMs: 300 }], config: { timeout: "50 millis" } },
+  {
+    name: "slow endpoint",
+    replies: [{ status: 200, body: { access_token: ACCESS }, delayMs: 300 }],
+    config: { timeout: "50 millis" }
+  },
   {
     name: "secret provider throwing with the secret in its message",
     replies: [],
@@ -122,7 +158,10 @@ describe("secret-leak sweep", () => {
     }
 
     // The success path: the token and its renderings.
-    server.setDefault(() => ({ status: 200, body: { access_token: ACCESS, refresh_token: REFRESH, expires_in: 600 } }))
+    server.setDefault(() => ({
+      status: 200,
+      body: { access_token: ACCESS, refresh_token: REFRESH, expires_in: 600 }
+    }))
     const tokens = createTokenSource({
       tokenUrl: server.tokenUrl,
       clientId: "client-leak",
@@ -141,10 +180,13 @@ describe("secret-leak sweep", () => {
     expect(events.length).toBeGreaterThan(scenarios.length)
     expect(seen.length).toBeGreaterThan(50)
     for (const text of seen) {
-      for (const needle of needles) expect(text, `leak of ${needle.slice(0, 6)}… in: ${text.slice(0, 120)}`).not.toContain(needle)
+      for (const needle of needles)
+        expect(text, `leak of ${needle.slice(0, 6)}… in: ${text.slice(0, 120)}`).not.toContain(needle)
     }
     // Scrubbing keeps the useful rest of the server's description.
-    const described = seen.find((t) => t.includes("invalid_client") && t.includes("grant_type=client_credentials"))
+    const described = seen.find(
+      (t) => t.includes("invalid_client") && t.includes("grant_type=client_credentials")
+    )
     expect(described).toBeDefined()
   })
 })

@@ -3,7 +3,8 @@ import { describe, expect, it } from "vitest"
 import { ClientAuth, Config, Grant, RetryPolicy } from "../src/index.ts"
 
 describe("ClientAuth", () => {
-  const decodeBasic = (header: string) => Buffer.from(header.replace(/^Basic /, ""), "base64").toString("utf8")
+  const decodeBasic = (header: string) =>
+    Buffer.from(header.replace(/^Basic /, ""), "base64").toString("utf8")
 
   it("client_secret_basic form-encodes id and secret before base64 (RFC 6749 2.3.1)", () => {
     const secret = "s:e+c%r et-ü/="
@@ -53,13 +54,13 @@ describe("Grant", () => {
     expect(params[0]).toEqual(["grant_type", "password"])
     expect(String(params[2]![1])).not.toContain("p\u0000")
     expect(Redacted.isRedacted(params[2]![1])).toBe(true)
-    expect(Grant.toParams(Grant.authorizationCode({ code: "c", redirectUri: "https://x/cb" })).map(([k]) => k)).toEqual([
-      "grant_type",
-      "code",
-      "redirect_uri"
-    ])
+    expect(
+      Grant.toParams(Grant.authorizationCode({ code: "c", redirectUri: "https://x/cb" })).map(([k]) => k)
+    ).toEqual(["grant_type", "code", "redirect_uri"])
     expect(Grant.isRepeatable(Grant.clientCredentials())).toBe(true)
-    expect(Grant.isRepeatable(Grant.authorizationCode({ code: "c", redirectUri: "https://x/cb" }))).toBe(false)
+    expect(Grant.isRepeatable(Grant.authorizationCode({ code: "c", redirectUri: "https://x/cb" }))).toBe(
+      false
+    )
   })
 })
 
@@ -74,9 +75,12 @@ describe("RetryPolicy.parseRetryAfter (RFC 9110 10.2.3)", () => {
   ])("%j waits %d ms", (header, millis) => {
     expect(Duration.toMillis(RetryPolicy.parseRetryAfter(header, now)!)).toBe(millis)
   })
-  it.each([null, undefined, "", "soon", "-1", "1.5", "99999999999999999999", "2026-11-23"])("%j is ignored", (header) => {
-    expect(RetryPolicy.parseRetryAfter(header, now)).toBeUndefined()
-  })
+  it.each([null, undefined, "", "soon", "-1", "1.5", "99999999999999999999", "2026-11-23"])(
+    "%j is ignored",
+    (header) => {
+      expect(RetryPolicy.parseRetryAfter(header, now)).toBeUndefined()
+    }
+  )
 })
 
 describe("RetryPolicy.isRetryableTokenError", () => {
@@ -84,16 +88,32 @@ describe("RetryPolicy.isRetryableTokenError", () => {
     const { OAuthError, RateLimitedError, TokenEndpointError, InvalidTokenResponseError } = await import(
       "../src/index.ts"
     )
-    for (const code of ["invalid_client", "invalid_grant", "unsupported_grant_type", "invalid_scope", "invalid_request"]) {
+    for (const code of [
+      "invalid_client",
+      "invalid_grant",
+      "unsupported_grant_type",
+      "invalid_scope",
+      "invalid_request"
+    ]) {
       expect(RetryPolicy.isRetryableTokenError(new OAuthError({ code, status: 400 }))).toBe(false)
     }
-    expect(RetryPolicy.isRetryableTokenError(new OAuthError({ code: "temporarily_unavailable", status: 503 }))).toBe(true)
-    expect(RetryPolicy.isRetryableTokenError(new RateLimitedError({ source: "server", status: 429 }))).toBe(true)
-    expect(RetryPolicy.isRetryableTokenError(new TokenEndpointError({ reason: "status", status: 503 }))).toBe(true)
-    expect(RetryPolicy.isRetryableTokenError(new TokenEndpointError({ reason: "status", status: 404 }))).toBe(false)
+    expect(
+      RetryPolicy.isRetryableTokenError(new OAuthError({ code: "temporarily_unavailable", status: 503 }))
+    ).toBe(true)
+    expect(RetryPolicy.isRetryableTokenError(new RateLimitedError({ source: "server", status: 429 }))).toBe(
+      true
+    )
+    expect(RetryPolicy.isRetryableTokenError(new TokenEndpointError({ reason: "status", status: 503 }))).toBe(
+      true
+    )
+    expect(RetryPolicy.isRetryableTokenError(new TokenEndpointError({ reason: "status", status: 404 }))).toBe(
+      false
+    )
     expect(RetryPolicy.isRetryableTokenError(new TokenEndpointError({ reason: "transport" }))).toBe(true)
     expect(RetryPolicy.isRetryableTokenError(new TokenEndpointError({ reason: "timeout" }))).toBe(true)
-    expect(RetryPolicy.isRetryableTokenError(new InvalidTokenResponseError({ reason: "x", status: 200 }))).toBe(false)
+    expect(
+      RetryPolicy.isRetryableTokenError(new InvalidTokenResponseError({ reason: "x", status: 200 }))
+    ).toBe(false)
   })
 })
 
@@ -102,10 +122,19 @@ describe("Config", () => {
 
   it("accepts https anywhere and http on loopback only", () => {
     expect(Config.validate(base)).toEqual([])
-    for (const url of ["http://127.0.0.1:8080/t", "http://localhost/t", "http://[::1]:9/t", "http://api.localhost/t"]) {
+    for (const url of [
+      "http://127.0.0.1:8080/t",
+      "http://localhost/t",
+      "http://[::1]:9/t",
+      "http://api.localhost/t"
+    ]) {
       expect(Config.validate({ ...base, tokenUrl: url })).toEqual([])
     }
-    for (const url of ["http://auth.example.com/token", "http://10.0.0.1/token", "http://127.0.0.1.nip.io/t"]) {
+    for (const url of [
+      "http://auth.example.com/token",
+      "http://10.0.0.1/token",
+      "http://127.0.0.1.nip.io/t"
+    ]) {
       expect(Config.validate({ ...base, tokenUrl: url })).toContain(
         "tokenUrl must use https: (http: is allowed for loopback hosts only)"
       )

@@ -25,7 +25,11 @@ export const eventually = (predicate: () => boolean, timeoutMs = 5000) =>
  * Moves the test clock in `step`s, letting real I/O settle between steps,
  * until `fiber` is done; returns its exit.
  */
-export const driveUntilDone = <A, E>(fiber: Fiber.Fiber<A, E>, step: Duration.Input = "100 millis", maxSteps = 2000) =>
+export const driveUntilDone = <A, E>(
+  fiber: Fiber.Fiber<A, E>,
+  step: Duration.Input = "100 millis",
+  maxSteps = 2000
+) =>
   Effect.gen(function* () {
     for (let i = 0; i < maxSteps && fiber.pollUnsafe() === undefined; i++) {
       yield* realWait(1)

@@ -43,7 +43,12 @@ export interface TokenServer {
 let tokenCounter = 0
 export const issueToken = (overrides: Record<string, unknown> = {}): Reply => ({
   status: 200,
-  body: { access_token: `at-${++tokenCounter}-${Math.random().toString(36).slice(2)}`, token_type: "Bearer", expires_in: 600, ...overrides }
+  body: {
+    access_token: `at-${++tokenCounter}-${Math.random().toString(36).slice(2)}`,
+    token_type: "Bearer",
+    expires_in: 600,
+    ...overrides
+  }
 })
 
 export const startTokenServer = async (responder: Responder = () => issueToken()): Promise<TokenServer> => {

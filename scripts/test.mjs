@@ -1,0 +1,54 @@
+#!/usr/bin/env node
+// The whole test command: build, typecheck, check the published shape (publint, attw)
+// and test every package (turbo), lint
+// (Biome), then one summary line counting every Vitest test in the repository.
+// Exits non-zero if any step failed or if no test ran at all.
+import { spawnSync } from "node:child_process"
+import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs"
+import { join } from "node:path"
+
+const root = new URL("..", import.meta.url).pathname
+const workspaces = ["packages", "examples"].flatMap((dir) =>
+  existsSync(join(root, dir)) ? readdirSync(join(root, dir)).map((name) => join(root, dir, name)) : []
+)
+for (const ws of workspaces) rmSync(join(ws, "test-results"), { recursive: true, force: true })
+
+const run = (command, args) => {
+  console.log(`\n$ ${command} ${args.join(" ")}`)
+  return spawnSync(command, args, {
+    stdio: "inherit",
+    cwd: root,
+    env: { ...process.env, TURBO_TELEMETRY_DISABLED: "1" }
+  }).status
+}
+
+const steps = [
+  ["turbo", ["run", "build", "typecheck", "check-package", "test", "--continue", "--force"]],
+  ["biome", ["check", "."]]
+]
+let failed = false
+for (const [command, args] of steps) if (run(command, args) !== 0) failed = true
+
+let passed = 0
+let failedTests = 0
+let skipped = 0
+const perPackage = []
+for (const ws of workspaces) {
+  const file = join(ws, "test-results", "vitest.json")
+  if (!existsSync(file)) continue
+  const report = JSON.parse(readFileSync(file, "utf8"))
+  passed += report.numPassedTests
+  failedTests += report.numFailedTests
+  skipped += report.numPendingTests + report.numTodoTests
+  perPackage.push(
+    `  ${ws.slice(root.length)}: ${report.numPassedTests} passed, ${report.numFailedTests} failed`
+  )
+}
+console.log(`\nVitest results by workspace:\n${perPackage.join("\n")}`)
+if (skipped > 0) console.log(`(${skipped} skipped: see the runner output above for why)`)
+console.log(`tests: ${passed} passed, ${failedTests} failed, ${skipped} skipped`)
+if (passed === 0) {
+  console.error("no test ran")
+  failed = true
+}
+process.exit(failed || failedTests > 0 ? 1 : 0)
