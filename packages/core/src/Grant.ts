@@ -125,13 +125,15 @@ export const refreshToken = (token: string | Redacted.Redacted<string>): Refresh
 
 /**
  * Whether the grant can be sent again to get a new token once the first one
- * expired. An authorization code cannot (RFC 6749 section 4.1.2: single-use),
- * and a refresh-token grant depends on the server still honouring it.
+ * expired. An authorization code cannot (RFC 6749 section 4.1.2: single-use).
+ * Neither can a configured refresh token: once used, it is superseded by the
+ * one the response carries (or kept with the token), and re-sending a rotated
+ * one is reuse, for which servers revoke the whole grant (RFC 9700 4.14.2).
  *
  * @since 0.1.0
  */
 export const isRepeatable = (grant: Grant): boolean =>
-  grant.type === "client_credentials" || grant.type === "password" || grant.type === "refresh_token"
+  grant.type === "client_credentials" || grant.type === "password"
 
 /**
  * The form parameters of a grant, secrets still wrapped (they are revealed only

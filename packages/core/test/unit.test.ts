@@ -58,6 +58,7 @@ describe("Grant", () => {
       Grant.toParams(Grant.authorizationCode({ code: "c", redirectUri: "https://x/cb" })).map(([k]) => k)
     ).toEqual(["grant_type", "code", "redirect_uri"])
     expect(Grant.isRepeatable(Grant.clientCredentials())).toBe(true)
+    expect(Grant.isRepeatable(Grant.refreshToken("rt"))).toBe(false)
     expect(Grant.isRepeatable(Grant.authorizationCode({ code: "c", redirectUri: "https://x/cb" }))).toBe(
       false
     )
