@@ -52,7 +52,7 @@ import { FetchHttpClient, HttpClient } from "effect/http"
 import { RateLimiter } from "effect/persistence"
 import * as ClientAuth from "./ClientAuth.ts"
 import { cacheKey, normalizeScope, type TokenSourceConfig, validate } from "./Config.ts"
-import { InvalidConfigError, type TokenError } from "./Errors.ts"
+import { InvalidConfigError, type OAuthError, type TokenError } from "./Errors.ts"
 import { type AcquireReason, emitTo, type TokenEvent } from "./Events.ts"
 import * as Grant from "./Grant.ts"
 import { sleepUnref } from "./internal/sleepUnref.ts"
@@ -156,6 +156,8 @@ export const make = (
     /** the token whose refresh loop is running (waiting or retrying) */
     let refreshingTokenId: number | undefined
     let lastInvalidatedId: number | undefined
+    /** the last refresh token the server refused, and how */
+    let rejectedRefresh: { readonly token: Redacted.Redacted<string>; readonly error: OAuthError } | undefined
     /** an authorization code, once exchanged, cannot be sent again */
     let grantSpent = false
 
@@ -294,16 +296,20 @@ export const make = (
         const refreshToken = previous?.refreshToken ?? spareRefreshToken
         const canUseGrant = !(grantSpent && !Grant.isRepeatable(grant))
         if (refreshToken !== undefined) {
+          // A refresh token the server already rejected is not sent again.
+          if (rejectedRefresh && Equal.equals(rejectedRefresh.token, refreshToken) && !canUseGrant) {
+            return yield* Effect.fail(rejectedRefresh.error)
+          }
           const refreshed = yield* requestWithRetries(Grant.refreshToken(refreshToken), reason).pipe(
             Effect.map((response) => ({ response })),
             Effect.catchTag("OAuthError", (error) =>
-              error.code === "invalid_grant" && canUseGrant
-                ? Effect.sync(() => {
-                    emit({ type: "refresh_token_rejected", at: Date.now(), key, code: error.code })
-                    spareRefreshToken = undefined
-                    return undefined
-                  })
-                : Effect.fail(error)
+              Effect.suspend(() => {
+                if (error.code !== "invalid_grant") return Effect.fail(error)
+                emit({ type: "refresh_token_rejected", at: Date.now(), key, code: error.code })
+                spareRefreshToken = undefined
+                rejectedRefresh = { token: refreshToken, error }
+                return canUseGrant ? Effect.succeed(undefined) : Effect.fail(error)
+              })
             )
           )
           if (refreshed) {

@@ -434,6 +434,29 @@ describe("refresh tokens", () => {
     })
   )
 
+  it.effect(
+    "after a spent authorization code, a rejected refresh token fails without resending anything",
+    () =>
+      Effect.gen(function* () {
+        const s = yield* server
+        const { Grant } = yield* Effect.promise(() => import("../src/index.ts"))
+        s.enqueue(issueToken({ refresh_token: "rt-1" }), { status: 400, body: { error: "invalid_grant" } })
+        const tokens = yield* makeSource(
+          configFor(s, { grant: Grant.authorizationCode({ code: "c-1", redirectUri: "https://app/cb" }) })
+        )
+        const first = yield* tokens.get
+        assert.strictEqual(s.requests[0]!.form.get("code"), "c-1")
+        yield* tokens.invalidate(first)
+        const error = yield* Effect.flip(tokens.get)
+        assert.strictEqual(error._tag === "OAuthError" && error.code, "invalid_grant")
+        const again = yield* Effect.flip(tokens.get)
+        assert.strictEqual(again._tag === "OAuthError" && again.code, "invalid_grant")
+        // The code was never sent twice and the dead refresh token not resent.
+        assert.strictEqual(s.requests.length, 2)
+        assert.strictEqual(s.requests.filter((r) => r.form.get("code") === "c-1").length, 1)
+      })
+  )
+
   it.effect("onTokenChange receives every new token (to persist rotated refresh tokens)", () =>
     Effect.gen(function* () {
       const s = yield* server
