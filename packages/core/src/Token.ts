@@ -48,19 +48,12 @@ export const DEFAULT_REFRESH_JITTER = 0.1
 const MAX_MARGIN_SHARE = 0.25
 
 /**
- * An OAuth 2.0 access token and its timing.
- *
- * @example
- * ```ts
- * const token = await tokens.getToken()
- * token.authorization() // "Bearer eyJ..."
- * String(token)          // "AccessToken(#1 Bearer, expires in 600s)" — never the value
- * ```
+ * The fields of an `AccessToken`.
  *
  * @since 0.1.0
  */
-export class AccessToken {
-  /** the token value; `Redacted.value(token.value)` or `token.reveal()` to read it */
+export interface AccessTokenFields {
+  /** the token value; `token.reveal()` (or `Redacted.value(token.value)`) to read it */
   readonly value: Redacted.Redacted<string>
   /** RFC 6749 `token_type`, e.g. `Bearer` */
   readonly tokenType: string
@@ -73,32 +66,31 @@ export class AccessToken {
   /** local time when a background refresh is started */
   readonly refreshAt: number
   /** granted scope (space-delimited), when the server said */
-  readonly scope: string | undefined
+  readonly scope?: string | undefined
   /** refresh token issued with this access token, if any */
-  readonly refreshToken: Redacted.Redacted<string> | undefined
+  readonly refreshToken?: Redacted.Redacted<string> | undefined
   /** a number unique within the process, to tell tokens apart in events and logs */
   readonly id: number
+}
 
-  constructor(fields: {
-    readonly value: Redacted.Redacted<string>
-    readonly tokenType: string
-    readonly receivedAt: number
-    readonly expiresAt: number
-    readonly staleAt: number
-    readonly refreshAt: number
-    readonly scope?: string | undefined
-    readonly refreshToken?: Redacted.Redacted<string> | undefined
-    readonly id: number
-  }) {
-    this.value = fields.value
-    this.tokenType = fields.tokenType
-    this.receivedAt = fields.receivedAt
-    this.expiresAt = fields.expiresAt
-    this.staleAt = fields.staleAt
-    this.refreshAt = fields.refreshAt
-    this.scope = fields.scope
-    this.refreshToken = fields.refreshToken
-    this.id = fields.id
+/**
+ * An OAuth 2.0 access token and its timing.
+ *
+ * @example
+ * ```ts
+ * const token = await tokens.getToken()
+ * token.authorization() // "Bearer eyJ..."
+ * String(token)          // "AccessToken(#1 Bearer, expiresAt ...)" — never the value
+ * ```
+ *
+ * @since 0.1.0
+ */
+export interface AccessToken extends AccessTokenFields {}
+
+// biome-ignore lint/suspicious/noUnsafeDeclarationMerging: the interface only declares the fields the constructor assigns
+export class AccessToken {
+  constructor(fields: AccessTokenFields) {
+    Object.assign(this, fields)
   }
 
   /** The token value. Handle with care: never log it. */

@@ -76,6 +76,31 @@ const authorize = async (scope = "openid offline_access") => {
   return { code, codeVerifier }
 }
 
+/** The token endpoint and credentials of the PKCE client, for `open({ ...codeClient(), ... })`. */
+const codeClient = () => ({
+  tokenUrl: op.tokenUrl,
+  clientId: CLIENTS.code.clientId,
+  clientSecret: CLIENTS.code.clientSecret
+})
+
+/** Exchanges a fresh code in a source that is then disposed; returns the refresh token it persisted. */
+const persistedRefreshToken = async (): Promise<Redacted.Redacted<string>> => {
+  const { code, codeVerifier } = await authorize()
+  let persisted: Redacted.Redacted<string> | undefined
+  const earlier = open({
+    ...codeClient(),
+    grant: Grant.authorizationCode({ code, redirectUri: REDIRECT_URI, codeVerifier }),
+    scope: "openid offline_access",
+    onTokenChange: (token) => {
+      persisted = token.refreshToken
+    }
+  })
+  await earlier.getToken()
+  await earlier.dispose()
+  expect(persisted).toBeDefined()
+  return persisted!
+}
+
 describe("oidc-provider interop: client_credentials", () => {
   it("client_secret_post: 50 concurrent callers, one request; lifetime and value accepted", async () => {
     op.counters.reset()
@@ -304,9 +329,7 @@ describe("oidc-provider interop: authorization_code with PKCE, rotating refresh 
     const { code, codeVerifier } = await authorize()
     op.counters.reset()
     const tokens = open({
-      tokenUrl: op.tokenUrl,
-      clientId: CLIENTS.code.clientId,
-      clientSecret: CLIENTS.code.clientSecret,
+      ...codeClient(),
       grant: Grant.authorizationCode({ code, redirectUri: REDIRECT_URI, codeVerifier }),
       scope: "openid offline_access"
     })
@@ -339,9 +362,7 @@ describe("oidc-provider interop: authorization_code with PKCE, rotating refresh 
     const { code } = await authorize()
     op.counters.reset()
     const tokens = open({
-      tokenUrl: op.tokenUrl,
-      clientId: CLIENTS.code.clientId,
-      clientSecret: CLIENTS.code.clientSecret,
+      ...codeClient(),
       grant: Grant.authorizationCode({
         code,
         redirectUri: REDIRECT_URI,
@@ -369,9 +390,7 @@ describe("oidc-provider interop: authorization_code with PKCE, rotating refresh 
     const changed: Array<AccessToken> = []
     const events: Array<TokenEvent> = []
     const tokens = open({
-      tokenUrl: op.tokenUrl,
-      clientId: CLIENTS.code.clientId,
-      clientSecret: CLIENTS.code.clientSecret,
+      ...codeClient(),
       grant: Grant.authorizationCode({ code, redirectUri: REDIRECT_URI, codeVerifier }),
       scope: "openid offline_access",
       onTokenChange: (token) => {
@@ -422,9 +441,7 @@ describe("oidc-provider interop: authorization_code with PKCE, rotating refresh 
   it("50 concurrent callers after invalidate: one refresh (a reuse would revoke the grant)", async () => {
     const { code, codeVerifier } = await authorize()
     const tokens = open({
-      tokenUrl: op.tokenUrl,
-      clientId: CLIENTS.code.clientId,
-      clientSecret: CLIENTS.code.clientSecret,
+      ...codeClient(),
       grant: Grant.authorizationCode({ code, redirectUri: REDIRECT_URI, codeVerifier }),
       scope: "openid offline_access"
     })
@@ -449,32 +466,16 @@ describe("oidc-provider interop: authorization_code with PKCE, rotating refresh 
   })
 
   it("a refresh token persisted by onTokenChange starts a new source and keeps rotating", async () => {
-    const { code, codeVerifier } = await authorize()
-    let persisted: Redacted.Redacted<string> | undefined
-    const earlier = open({
-      tokenUrl: op.tokenUrl,
-      clientId: CLIENTS.code.clientId,
-      clientSecret: CLIENTS.code.clientSecret,
-      grant: Grant.authorizationCode({ code, redirectUri: REDIRECT_URI, codeVerifier }),
-      scope: "openid offline_access",
-      onTokenChange: (token) => {
-        persisted = token.refreshToken
-      }
-    })
-    await earlier.getToken()
-    await earlier.dispose()
-    expect(persisted).toBeDefined()
+    const persisted = await persistedRefreshToken()
 
     op.counters.reset()
     const later = open({
-      tokenUrl: op.tokenUrl,
-      clientId: CLIENTS.code.clientId,
-      clientSecret: CLIENTS.code.clientSecret,
-      grant: Grant.refreshToken(persisted!)
+      ...codeClient(),
+      grant: Grant.refreshToken(persisted)
     })
     const first = await later.getToken()
     expect(first.scope).toBe("openid offline_access")
-    expect(refreshValue(first)).not.toBe(Redacted.value(persisted!))
+    expect(refreshValue(first)).not.toBe(Redacted.value(persisted))
     await later.invalidate(first)
     const second = await later.getToken()
     await later.invalidate(second)
@@ -494,27 +495,12 @@ describe("oidc-provider interop: authorization_code with PKCE, rotating refresh 
   // Regression: a refresh_token grant is not repeatable; re-sending a rotated-away refresh
   // token is reuse, for which oidc-provider revokes the whole grant.
   it("a rejected rotated refresh token is not followed by the superseded one", async () => {
-    const { code, codeVerifier } = await authorize()
-    let persisted: Redacted.Redacted<string> | undefined
-    const earlier = open({
-      tokenUrl: op.tokenUrl,
-      clientId: CLIENTS.code.clientId,
-      clientSecret: CLIENTS.code.clientSecret,
-      grant: Grant.authorizationCode({ code, redirectUri: REDIRECT_URI, codeVerifier }),
-      scope: "openid offline_access",
-      onTokenChange: (token) => {
-        persisted = token.refreshToken
-      }
-    })
-    await earlier.getToken()
-    await earlier.dispose()
+    const persisted = await persistedRefreshToken()
 
     const events: Array<TokenEvent> = []
     const later = open({
-      tokenUrl: op.tokenUrl,
-      clientId: CLIENTS.code.clientId,
-      clientSecret: CLIENTS.code.clientSecret,
-      grant: Grant.refreshToken(persisted!),
+      ...codeClient(),
+      grant: Grant.refreshToken(persisted),
       onEvent: (event) => events.push(event)
     })
     const token = await later.getToken()
@@ -538,9 +524,7 @@ describe("oidc-provider interop: authorization_code with PKCE, rotating refresh 
     const { code, codeVerifier } = await authorize()
     const events: Array<TokenEvent> = []
     const tokens = open({
-      tokenUrl: op.tokenUrl,
-      clientId: CLIENTS.code.clientId,
-      clientSecret: CLIENTS.code.clientSecret,
+      ...codeClient(),
       grant: Grant.authorizationCode({ code, redirectUri: REDIRECT_URI, codeVerifier }),
       scope: "openid offline_access",
       onEvent: (event) => events.push(event)
