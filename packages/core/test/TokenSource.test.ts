@@ -619,3 +619,30 @@ describe("request parameters", () => {
     })
   )
 })
+
+describe("layers", () => {
+  it.effect("layerDefault provides the service to an Effect program", () =>
+    Effect.gen(function* () {
+      const s = yield* server
+      const { TokenSource } = yield* Effect.promise(() => import("../src/index.ts"))
+      const header = yield* Effect.gen(function* () {
+        const tokens = yield* TokenSource.TokenSource
+        return (yield* tokens.get).authorization()
+      }).pipe(Effect.provide(TokenSource.layerDefault(configFor(s))))
+      assert.match(header, /^Bearer at-/)
+    })
+  )
+
+  it.effect("a custom fetch carries the token requests", () =>
+    Effect.gen(function* () {
+      const s = yield* server
+      const seen: Array<string> = []
+      const fetch: typeof globalThis.fetch = (input, init) => {
+        seen.push(String(input))
+        return globalThis.fetch(input, init)
+      }
+      yield* (yield* makeSource(configFor(s, { fetch }))).get
+      assert.deepStrictEqual(seen, [s.tokenUrl])
+    })
+  )
+})
