@@ -83,6 +83,27 @@ const isDuration = (input: Duration.Input): boolean => {
   )
 }
 
+/**
+ * Whether a URL may carry credentials: `https:`, or `http:` to a loopback host
+ * (WEX: "All API requests must use HTTPS").
+ *
+ * @example
+ * ```ts
+ * isSecureOrigin("http://127.0.0.1:8080") // true
+ * isSecureOrigin("http://api.example.com") // false
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const isSecureOrigin = (url: string): boolean => {
+  try {
+    const parsed = new URL(url)
+    return parsed.protocol === "https:" || (parsed.protocol === "http:" && isLoopback(parsed.hostname))
+  } catch {
+    return false
+  }
+}
+
 const isLoopback = (hostname: string): boolean =>
   hostname === "localhost" ||
   hostname.endsWith(".localhost") ||

@@ -189,3 +189,57 @@ export class TokenStoreError extends Data.TaggedError("TokenStoreError")<{
     return `Token store ${this.operation} failed${this.detail ? `: ${this.detail}` : ""}`
   }
 }
+
+/**
+ * One attempt of an API request took longer than the configured timeout. The
+ * request was aborted. Retried like a network error when the request is
+ * idempotent.
+ *
+ * @example
+ * ```ts
+ * if (err instanceof RequestTimeoutError) console.warn(`${err.method} ${err.url} took over ${err.timeoutMillis} ms`)
+ * ```
+ *
+ * @since 0.1.0
+ */
+export class RequestTimeoutError extends Data.TaggedError("RequestTimeoutError")<{
+  readonly method: string
+  /** origin and path, without query or fragment */
+  readonly url: string
+  readonly timeoutMillis: number
+}> {
+  override get message(): string {
+    return `${this.method} ${this.url} timed out after ${this.timeoutMillis} ms`
+  }
+}
+
+/**
+ * An API request failed on the network (or timed out) and retrying gave up:
+ * attempts used up, the total deadline reached, or the shared retry budget
+ * empty (an outage must not multiply traffic). `cause` is the last failure.
+ *
+ * @example
+ * ```ts
+ * if (err instanceof RetriesExhaustedError && err.reason === "budget") circuitOpen()
+ * ```
+ *
+ * @since 0.1.0
+ */
+export class RetriesExhaustedError extends Data.TaggedError("RetriesExhaustedError")<{
+  readonly method: string
+  /** origin and path, without query or fragment */
+  readonly url: string
+  readonly attempts: number
+  readonly reason: "attempts" | "deadline" | "budget"
+  readonly cause: unknown
+}> {
+  override get message(): string {
+    const why =
+      this.reason === "budget"
+        ? "retry budget exhausted"
+        : this.reason === "deadline"
+          ? "deadline reached"
+          : "no attempts left"
+    return `${this.method} ${this.url} failed after ${this.attempts} attempt(s) (${why}): ${describeCause(this.cause) ?? "unknown error"}`
+  }
+}

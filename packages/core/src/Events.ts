@@ -107,3 +107,93 @@ export const emitTo = (listener: ((event: TokenEvent) => void) | undefined, even
     // A listener's failure is the listener's business.
   }
 }
+
+/**
+ * What the fetch middleware reports about API requests. `url` is origin and
+ * path only: a query string may carry secrets. No headers, no bodies.
+ *
+ * @since 0.1.0
+ */
+export type RequestEvent =
+  | {
+      readonly type: "request_retried"
+      readonly at: number
+      readonly method: string
+      readonly url: string
+      /** the attempt that failed, from 1 */
+      readonly attempt: number
+      readonly status: number | undefined
+      readonly error: string | undefined
+      readonly delayMillis: number
+    }
+  | {
+      readonly type: "unauthorized_retry"
+      readonly at: number
+      readonly method: string
+      readonly url: string
+      readonly tokenId: number
+    }
+  | {
+      readonly type: "unauthorized_not_replayable"
+      readonly at: number
+      readonly method: string
+      readonly url: string
+      readonly tokenId: number
+    }
+  | {
+      readonly type: "request_gave_up"
+      readonly at: number
+      readonly method: string
+      readonly url: string
+      readonly attempts: number
+      readonly reason: "attempts" | "deadline" | "budget" | "not_replayable" | "retry_after_too_long"
+      readonly status: number | undefined
+    }
+  | {
+      readonly type: "redirect_authorization_dropped"
+      readonly at: number
+      readonly method: string
+      readonly from: string
+      readonly to: string
+    }
+
+/**
+ * Calls a request-event listener; like `emitTo`, a throwing listener is ignored.
+ *
+ * @example
+ * ```ts
+ * emitRequestTo(options.onEvent, { type: "unauthorized_retry", at: Date.now(), method: "GET", url, tokenId: 2 })
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const emitRequestTo = (
+  listener: ((event: RequestEvent) => void) | undefined,
+  event: RequestEvent
+): void => {
+  if (!listener) return
+  try {
+    listener(event)
+  } catch {
+    // A listener's failure is the listener's business.
+  }
+}
+
+/**
+ * The part of a URL that is safe to report: origin and path.
+ *
+ * @example
+ * ```ts
+ * safeUrl(new URL("https://api.example/v1/x?key=s3cret")) // "https://api.example/v1/x"
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const safeUrl = (url: URL | string): string => {
+  try {
+    const parsed = typeof url === "string" ? new URL(url) : url
+    return `${parsed.origin}${parsed.pathname}`
+  } catch {
+    return "<invalid url>"
+  }
+}

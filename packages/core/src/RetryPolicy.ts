@@ -20,8 +20,10 @@
  *
  * @since 0.1.0
  */
-import { Duration, Effect, Random, Schedule } from "effect"
-import type { TokenError } from "./Errors.ts"
+import { Clock, Duration, Effect, Random, Result, Schedule } from "effect"
+import { RequestTimeoutError, RetriesExhaustedError, type TokenError } from "./Errors.ts"
+import { emitRequestTo, type RequestEvent, safeUrl } from "./Events.ts"
+import { canReplay, type Handler, type Outgoing, SendError } from "./internal/outgoing.ts"
 
 /**
  * @since 0.1.0
@@ -68,13 +70,37 @@ export const backoff = <E>(
     Schedule.upTo({ times: maxRetries }),
     Schedule.modifyDelay(({ duration, input }) =>
       Effect.map(Random.next, (random) => {
-        const ceiling = Math.min(maxMillis, Duration.toMillis(duration))
-        const jittered = Math.floor(ceiling * random)
         const floor = retryAfter(input)
-        return Duration.millis(floor === undefined ? jittered : Math.max(jittered, Duration.toMillis(floor)))
+        return Duration.millis(
+          fullJitter(
+            Math.min(maxMillis, Duration.toMillis(duration)),
+            random,
+            floor && Duration.toMillis(floor)
+          )
+        )
       })
     )
   )
+}
+
+/**
+ * One delay: uniform in `[0, ceiling]` ("full jitter"), never shorter than a
+ * server's `Retry-After`.
+ *
+ * @example
+ * ```ts
+ * RetryPolicy.fullJitter(1000, Math.random(), 2000) // 2000: Retry-After wins
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const fullJitter = (
+  ceilingMillis: number,
+  random: number,
+  retryAfterMillis?: number | undefined
+): number => {
+  const jittered = Math.floor(Math.max(0, ceilingMillis) * random)
+  return retryAfterMillis === undefined ? jittered : Math.max(jittered, retryAfterMillis)
 }
 
 /**
@@ -167,3 +193,264 @@ export const forTokenRequests = (options?: BackoffOptions) => {
     }
   }
 }
+
+// ---------------------------------------------------------------------------
+// API requests
+// ---------------------------------------------------------------------------
+
+/**
+ * RFC 9110 section 9.2.2: methods whose repetition has the same effect as one
+ * request. Others are retried only with an `Idempotency-Key` header
+ * (draft-ietf-httpapi-idempotency-key-header).
+ *
+ * @example
+ * ```ts
+ * RetryPolicy.isIdempotent("POST", new Headers({ "idempotency-key": "8e03978e" })) // true
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const isIdempotent = (method: string, headers: Headers): boolean =>
+  IDEMPOTENT_METHODS.has(method.toUpperCase()) || headers.has("idempotency-key")
+
+const IDEMPOTENT_METHODS = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"])
+
+/**
+ * Options for retrying API requests.
+ *
+ * @since 0.1.0
+ */
+export interface RequestRetryOptions extends BackoffOptions {
+  /** statuses worth another attempt; default 429, 502, 503, 504 */
+  readonly statuses?: ReadonlyArray<number> | undefined
+  /** all attempts and waits of one request together; default 60 s */
+  readonly maxElapsed?: Duration.Input | undefined
+  /** retries spend from this bucket, shared by all requests of a client; `false` for none */
+  readonly budget?: RetryBudget | false | undefined
+}
+
+/**
+ * A retry budget shared by every request of a client (the AWS SDKs' "standard"
+ * retry mode): a retry spends tokens, a success returns one, and when the
+ * bucket is empty requests fail fast instead of multiplying traffic during an
+ * outage.
+ *
+ * @example
+ * ```ts
+ * const budget = new RetryPolicy.RetryBudget({ capacity: 100 })
+ * const api = authFetch(tokens, { baseUrl, retry: { budget } })
+ * ```
+ *
+ * @since 0.1.0
+ */
+export class RetryBudget {
+  readonly capacity: number
+  readonly retryCost: number
+  readonly timeoutCost: number
+  readonly successRefund: number
+  private tokens: number
+
+  constructor(options?: {
+    readonly capacity?: number
+    readonly retryCost?: number
+    readonly timeoutCost?: number
+    readonly successRefund?: number
+  }) {
+    this.capacity = options?.capacity ?? 500
+    this.retryCost = options?.retryCost ?? 5
+    this.timeoutCost = options?.timeoutCost ?? 10
+    this.successRefund = options?.successRefund ?? 1
+    this.tokens = this.capacity
+  }
+
+  /** tokens left */
+  get available(): number {
+    return this.tokens
+  }
+
+  /** spends the cost of one retry; `false` (and nothing spent) when the bucket cannot pay */
+  withdraw(kind: "retry" | "timeout"): boolean {
+    const cost = kind === "timeout" ? this.timeoutCost : this.retryCost
+    if (this.tokens < cost) return false
+    this.tokens -= cost
+    return true
+  }
+
+  /** a request succeeded */
+  deposit(): void {
+    this.tokens = Math.min(this.capacity, this.tokens + this.successRefund)
+  }
+}
+
+/**
+ * What one attempt of an API request came to, as seen by the retry decision.
+ *
+ * @since 0.1.0
+ */
+export type Outcome =
+  | { readonly _tag: "Response"; readonly response: Response }
+  | { readonly _tag: "NetworkError" }
+  | { readonly _tag: "Timeout" }
+  | { readonly _tag: "Other" }
+
+/**
+ * The retry decision for one failed attempt, pure: retry after `delayMillis`,
+ * or give up and say why. Idempotency (RFC 9110 9.2.2 or `Idempotency-Key`) is
+ * required, except for `429` (RFC 6585 section 4: the server refused to
+ * process the request, so repeating it cannot duplicate anything).
+ *
+ * @example
+ * ```ts
+ * const decision = RetryPolicy.decide({ method: "GET", headers, replayable: true }, outcome, 1, elapsed, options, Math.random())
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const decide = (
+  request: { readonly method: string; readonly headers: Headers; readonly replayable: boolean },
+  outcome: Outcome,
+  attempt: number,
+  elapsedMillis: number,
+  options: RequestRetryOptions | undefined,
+  random: number,
+  now: number
+):
+  | { readonly _tag: "Retry"; readonly delayMillis: number }
+  | { readonly _tag: "Done" }
+  | {
+      readonly _tag: "GiveUp"
+      readonly reason: "attempts" | "deadline" | "retry_after_too_long" | "not_replayable"
+    } => {
+  const statuses = options?.statuses ?? DEFAULT_STATUSES
+  if (outcome._tag === "Other") return { _tag: "Done" }
+  if (outcome._tag === "Response" && !statuses.includes(outcome.response.status)) return { _tag: "Done" }
+  const throttled = outcome._tag === "Response" && outcome.response.status === 429
+  if (!throttled && !isIdempotent(request.method, request.headers)) return { _tag: "Done" }
+  if (!request.replayable) return { _tag: "GiveUp", reason: "not_replayable" }
+  const { maxRetries, baseMillis, maxMillis, maxRetryAfterMillis } = resolvedRequest(options)
+  if (attempt > maxRetries) return { _tag: "GiveUp", reason: "attempts" }
+  const retryAfter =
+    outcome._tag === "Response"
+      ? parseRetryAfter(outcome.response.headers.get("retry-after"), now)
+      : undefined
+  const retryAfterMillis = retryAfter && Duration.toMillis(retryAfter)
+  if (retryAfterMillis !== undefined && retryAfterMillis > maxRetryAfterMillis) {
+    return { _tag: "GiveUp", reason: "retry_after_too_long" }
+  }
+  const delayMillis = fullJitter(
+    Math.min(maxMillis, baseMillis * 2 ** (attempt - 1)),
+    random,
+    retryAfterMillis
+  )
+  const maxElapsed = Duration.toMillis(Duration.fromInputUnsafe(options?.maxElapsed ?? DEFAULT_MAX_ELAPSED))
+  if (elapsedMillis + delayMillis > maxElapsed) return { _tag: "GiveUp", reason: "deadline" }
+  return { _tag: "Retry", delayMillis }
+}
+
+const DEFAULT_STATUSES: ReadonlyArray<number> = [429, 502, 503, 504]
+const DEFAULT_MAX_ELAPSED = Duration.seconds(60)
+
+const resolvedRequest = (options: RequestRetryOptions | undefined) =>
+  resolved({
+    maxRetries: options?.maxRetries ?? 2,
+    baseDelay: options?.baseDelay ?? Duration.millis(200),
+    maxDelay: options?.maxDelay ?? Duration.seconds(5),
+    maxRetryAfter: options?.maxRetryAfter
+  })
+
+/**
+ * The retry step of the request pipeline: sends through `next`, applies
+ * `decide` to each failed attempt, waits on the Effect clock (so a caller's
+ * abort interrupts the wait at once and tests run on `TestClock`), spends and
+ * refills the budget, and reports each retry and give-up. A response it gives
+ * up on is returned as it is; a network failure or timeout it gave up on
+ * becomes `RetriesExhaustedError`.
+ *
+ * @example
+ * ```ts
+ * const handler = RetryPolicy.retrying({ maxRetries: 3 }, budget, onEvent)(Authorize.authorizing(tokens, options)(wire))
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const retrying =
+  (
+    options: RequestRetryOptions | undefined,
+    budget: RetryBudget | undefined,
+    onEvent: ((event: RequestEvent) => void) | undefined
+  ) =>
+  <E>(next: Handler<E>): Handler<E | RetriesExhaustedError> =>
+  (outgoing) =>
+    Effect.gen(function* () {
+      const started = yield* Clock.currentTimeMillis
+      const request = { method: outgoing.method, headers: outgoing.headers, replayable: canReplay(outgoing) }
+      const url = safeUrl(outgoing.url)
+      for (let attempt = 1; ; attempt++) {
+        const result = yield* Effect.result(next(outgoing))
+        const outcome: Outcome = Result.isSuccess(result)
+          ? { _tag: "Response", response: result.success }
+          : isNetworkFailure(result.failure, outgoing)
+            ? { _tag: "NetworkError" }
+            : isTimeout(result.failure)
+              ? { _tag: "Timeout" }
+              : { _tag: "Other" }
+        const now = yield* Clock.currentTimeMillis
+        const decision = decide(request, outcome, attempt, now - started, options, yield* Random.next, now)
+        let reason: "attempts" | "deadline" | "budget" | "retry_after_too_long" | "not_replayable"
+        if (decision._tag === "Retry") {
+          if (!budget || budget.withdraw(outcome._tag === "Timeout" ? "timeout" : "retry")) {
+            emitRequestTo(onEvent, {
+              type: "request_retried",
+              at: Date.now(),
+              method: outgoing.method,
+              url,
+              attempt,
+              status: outcome._tag === "Response" ? outcome.response.status : undefined,
+              error: outcome._tag === "Response" ? undefined : outcome._tag,
+              delayMillis: decision.delayMillis
+            })
+            if (outcome._tag === "Response") yield* discard(outcome.response)
+            yield* Effect.sleep(Duration.millis(decision.delayMillis))
+            continue
+          }
+          reason = "budget"
+        } else if (decision._tag === "Done") {
+          if (Result.isSuccess(result)) {
+            budget?.deposit()
+            return result.success
+          }
+          return yield* Effect.fail(result.failure)
+        } else {
+          reason = decision.reason
+        }
+        emitRequestTo(onEvent, {
+          type: "request_gave_up",
+          at: Date.now(),
+          method: outgoing.method,
+          url,
+          attempts: attempt,
+          reason,
+          status: outcome._tag === "Response" ? outcome.response.status : undefined
+        })
+        if (Result.isSuccess(result)) return result.success
+        return yield* new RetriesExhaustedError({
+          method: outgoing.method,
+          url,
+          attempts: attempt,
+          reason: reason === "budget" || reason === "deadline" ? reason : "attempts",
+          cause: result.failure instanceof SendError ? result.failure.cause : result.failure
+        })
+      }
+    })
+
+const isNetworkFailure = (error: unknown, outgoing: Outgoing): boolean =>
+  error instanceof SendError && !outgoing.signal?.aborted && !isAbortError(error.cause)
+
+const isAbortError = (error: unknown): boolean =>
+  typeof error === "object" && error !== null && (error as { name?: unknown }).name === "AbortError"
+
+const isTimeout = (error: unknown): boolean => error instanceof RequestTimeoutError
+
+/** Releases a response we will not hand out, so its connection can be reused. */
+const discard = (response: Response) =>
+  Effect.promise(() => response.body?.cancel().catch(() => {}) ?? Promise.resolve())

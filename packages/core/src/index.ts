@@ -31,6 +31,8 @@ import type { AccessToken } from "./Token.ts"
 import * as TokenSource from "./TokenSource.ts"
 import type * as TokenStore from "./TokenStore.ts"
 
+export * as AuthHttpClient from "./AuthHttpClient.ts"
+export * as Authorize from "./Authorize.ts"
 export * as ClientAuth from "./ClientAuth.ts"
 export type { TokenSourceConfig } from "./Config.ts"
 export * as Config from "./Config.ts"
@@ -39,12 +41,28 @@ export {
   InvalidTokenResponseError,
   OAuthError,
   RateLimitedError,
+  RequestTimeoutError,
+  RetriesExhaustedError,
   TokenEndpointError,
   type TokenError,
   TokenStoreError
 } from "./Errors.ts"
-export type { AcquireReason, TokenEvent } from "./Events.ts"
+export type { AcquireReason, RequestEvent, TokenEvent } from "./Events.ts"
 export * as Grant from "./Grant.ts"
+export * as Middleware from "./Middleware.ts"
+export {
+  type AuthFetchOptions,
+  authFetch,
+  compose,
+  type FetchMiddleware,
+  type Tokens,
+  withAuth,
+  withProblemDetails,
+  withRetry,
+  withTimeout
+} from "./Middleware.ts"
+export * as Problem from "./Problem.ts"
+export { ProblemDetailsError } from "./Problem.ts"
 export * as RetryPolicy from "./RetryPolicy.ts"
 export * as Token from "./Token.ts"
 export { AccessToken } from "./Token.ts"

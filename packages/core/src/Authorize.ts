@@ -1,0 +1,198 @@
+/**
+ * Where a token meets a request: the bearer token is attached only to the
+ * origins the user allowed, redirects are followed here (not by fetch) so that
+ * `Authorization` never reaches another origin, and a `401` invalidates exactly
+ * the token that was used and replays the request once with a fresh one.
+ *
+ * Why redirects are followed here: fetch implementations and Effect's own
+ * `HttpClient.followRedirects` have differed on whether `Authorization`
+ * survives a cross-origin redirect. Following them ourselves makes the rule
+ * ours: the token is set per hop, for allowed origins only, and the caller's
+ * own `Authorization`, `Cookie` and `Proxy-Authorization` headers are dropped
+ * when a hop changes origin (Fetch standard, HTTP-redirect fetch).
+ *
+ * @example
+ * ```ts
+ * const handler = Authorize.authorizing(tokens, { origins: ["https://api.example.com"] })(wireOf(fetch))
+ * ```
+ *
+ * @since 0.1.0
+ */
+import { Effect } from "effect"
+import type { TokenError } from "./Errors.ts"
+import { emitRequestTo, type RequestEvent, safeUrl } from "./Events.ts"
+import {
+  canReplay,
+  type Handler,
+  type Outgoing,
+  SendError,
+  takeBody,
+  toInit,
+  type Wire
+} from "./internal/outgoing.ts"
+import type { AccessToken } from "./Token.ts"
+
+/**
+ * What the middleware needs of a token source: the Effect service
+ * (`TokenSource.Shape`) has exactly this shape.
+ *
+ * @since 0.1.0
+ */
+export interface TokenAccess {
+  readonly get: Effect.Effect<AccessToken, TokenError>
+  readonly invalidate: (token: AccessToken) => Effect.Effect<void>
+}
+
+/**
+ * @since 0.1.0
+ */
+export interface AuthorizeOptions {
+  /** origins (`https://api.example.com`) or URLs whose origin is taken; the token goes nowhere else */
+  readonly origins: ReadonlyArray<string | URL>
+  /** redirect hops followed; default 20, as in the Fetch standard */
+  readonly maxRedirects?: number | undefined
+  readonly onEvent?: ((event: RequestEvent) => void) | undefined
+}
+
+/** Fetch standard: the redirect statuses. */
+const REDIRECTS = new Set([301, 302, 303, 307, 308])
+/** Fetch standard, HTTP-redirect fetch step 13: request-body-header names. */
+const BODY_HEADERS = [
+  "content-encoding",
+  "content-language",
+  "content-location",
+  "content-type",
+  "content-length"
+]
+/** Credentials of the caller that must not follow a request to another origin. */
+const CREDENTIAL_HEADERS = ["authorization", "cookie", "proxy-authorization"]
+
+/**
+ * The allowed-origin check, built once.
+ *
+ * @example
+ * ```ts
+ * Authorize.originMatcher(["https://api.example.com/v1"])(new URL("https://api.example.com/x")) // true
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const originMatcher = (origins: ReadonlyArray<string | URL>): ((url: URL) => boolean) => {
+  const allowed = new Set(origins.map((origin) => new URL(String(origin)).origin))
+  return (url) => allowed.has(url.origin)
+}
+
+const typeError = (message: string) => new SendError({ cause: new TypeError(message) })
+
+const discard = (response: Response) =>
+  Effect.promise(() => response.body?.cancel().catch(() => {}) ?? Promise.resolve())
+
+/**
+ * The authorization step: a handler over the wire that attaches tokens,
+ * follows redirects and recovers from a `401` once. A request that already
+ * carries an `Authorization` header, or goes to an origin not allowed, is sent
+ * without our token (redirects still followed by the same rules).
+ *
+ * @example
+ * ```ts
+ * const handler = Authorize.authorizing(tokenSource, { origins: [baseUrl] })(wireOf(fetch))
+ * const response = yield* handler(outgoing)
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const authorizing = (tokens: TokenAccess, options: AuthorizeOptions) => {
+  const isAllowed = originMatcher(options.origins)
+  const maxRedirects = options.maxRedirects ?? 20
+
+  return (wire: Wire): Handler<SendError | TokenError> => {
+    // One logical send: every redirect hop, the token set or removed per hop.
+    const sendFollowing = (outgoing: Outgoing, token: AccessToken | undefined) =>
+      Effect.gen(function* () {
+        let url = outgoing.url
+        let method = outgoing.method
+        let body = takeBody(outgoing)
+        const headers = new Headers(outgoing.headers)
+        for (let hop = 0; ; hop++) {
+          const authorized = token !== undefined && isAllowed(url)
+          const hopHeaders = new Headers(headers)
+          if (authorized) hopHeaders.set("authorization", token.authorization())
+          const response = yield* wire(
+            outgoing,
+            url,
+            toInit(outgoing, { method, headers: hopHeaders, body, redirect: "manual" })
+          )
+          const location = response.headers.get("location")
+          if (outgoing.redirect === "manual" || !REDIRECTS.has(response.status) || location === null) {
+            return { response, authorized }
+          }
+          yield* discard(response)
+          if (outgoing.redirect === "error")
+            return yield* typeError('fetch failed: redirect with redirect mode "error"')
+          if (hop >= maxRedirects) return yield* typeError("fetch failed: too many redirects")
+          let next: URL
+          try {
+            next = new URL(location, url)
+          } catch {
+            return yield* typeError("fetch failed: invalid redirect location")
+          }
+          if (next.protocol !== "http:" && next.protocol !== "https:") {
+            return yield* typeError("fetch failed: redirect to a non-HTTP(S) URL")
+          }
+          // Fetch standard, HTTP-redirect fetch step 12.
+          if (
+            ((response.status === 301 || response.status === 302) && method === "POST") ||
+            (response.status === 303 && method !== "GET" && method !== "HEAD")
+          ) {
+            method = "GET"
+            body = null
+            for (const name of BODY_HEADERS) headers.delete(name)
+          } else if (body !== null) {
+            // 307/308 resend the body; a one-shot stream cannot be: hand back the redirect.
+            if (!canReplay(outgoing)) return { response, authorized }
+            body = takeBody(outgoing)
+          }
+          if (next.origin !== url.origin) {
+            for (const name of CREDENTIAL_HEADERS) headers.delete(name)
+            if (authorized && !isAllowed(next)) {
+              emitRequestTo(options.onEvent, {
+                type: "redirect_authorization_dropped",
+                at: Date.now(),
+                method,
+                from: url.origin,
+                to: next.origin
+              })
+            }
+          }
+          url = next
+        }
+      })
+
+    return (outgoing) =>
+      Effect.gen(function* () {
+        if (!isAllowed(outgoing.url) || outgoing.headers.has("authorization")) {
+          return (yield* sendFollowing(outgoing, undefined)).response
+        }
+        const token = yield* tokens.get
+        const first = yield* sendFollowing(outgoing, token)
+        if (first.response.status !== 401 || !first.authorized) return first.response
+        // RFC 6750 section 3.1: invalid_token means "obtain a new one and retry";
+        // any 401 to a bearer request is treated so, once.
+        yield* tokens.invalidate(token)
+        const event = {
+          at: Date.now(),
+          method: outgoing.method,
+          url: safeUrl(outgoing.url),
+          tokenId: token.id
+        }
+        if (!canReplay(outgoing)) {
+          emitRequestTo(options.onEvent, { type: "unauthorized_not_replayable", ...event })
+          return first.response
+        }
+        yield* discard(first.response)
+        const fresh = yield* tokens.get
+        emitRequestTo(options.onEvent, { type: "unauthorized_retry", ...event })
+        return (yield* sendFollowing(outgoing, fresh)).response
+      })
+  }
+}

@@ -1,0 +1,313 @@
+/**
+ * Fetch middleware: the request policy of authfetch in the shape every HTTP
+ * stack understands, `(next: typeof fetch) => typeof fetch`. Each middleware
+ * is a thin wrapper over one Effect step (`Authorize.authorizing`,
+ * `RetryPolicy.retrying`, a timeout); `authFetch` runs the steps together in
+ * one fiber, and `AuthHttpClient` runs the same steps inside Effect programs.
+ *
+ * Order in `authFetch` (outermost first): problem details → retry → timeout
+ * (per attempt) → authorization (token, redirects, one 401 replay) → fetch.
+ *
+ * @example
+ * ```ts
+ * import { authFetch, createTokenSource } from "@authfetch/core"
+ *
+ * const tokens = createTokenSource(config)
+ * const api = authFetch(tokens, { baseUrl: "https://platform.uat.benefits.wexglobal.com/api" })
+ * const res = await api("/v1/consumers/12345")
+ * ```
+ *
+ * @since 0.1.0
+ */
+import { Duration, Effect } from "effect"
+import { type AuthorizeOptions, authorizing, type TokenAccess } from "./Authorize.ts"
+import { isSecureOrigin } from "./Config.ts"
+import { InvalidConfigError, RequestTimeoutError, type TokenError } from "./Errors.ts"
+import { type RequestEvent, safeUrl } from "./Events.ts"
+import { direct, type Fetch, fromArgs, type Handler, runAsFetch, wireOf } from "./internal/outgoing.ts"
+import * as Problem from "./Problem.ts"
+import { type RequestRetryOptions, RetryBudget, retrying } from "./RetryPolicy.ts"
+import type { AccessToken } from "./Token.ts"
+
+/**
+ * A fetch middleware: takes the next fetch, returns a fetch.
+ *
+ * @since 0.1.0
+ */
+export type FetchMiddleware = (next: typeof globalThis.fetch) => typeof globalThis.fetch
+
+/**
+ * A token source as the middleware takes it: the Promise handle of
+ * `createTokenSource`, or the Effect service `TokenSource.Shape`.
+ *
+ * @since 0.1.0
+ */
+export type Tokens =
+  | {
+      readonly getToken: () => Promise<AccessToken>
+      readonly invalidate: (token: AccessToken) => Promise<void>
+    }
+  | TokenAccess
+
+/**
+ * Adapts either form of token source to the Effect shape the steps use.
+ *
+ * @example
+ * ```ts
+ * const access = toTokenAccess(createTokenSource(config))
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const toTokenAccess = (tokens: Tokens): TokenAccess =>
+  "get" in tokens
+    ? tokens
+    : {
+        get: Effect.tryPromise({
+          try: () => tokens.getToken(),
+          catch: (error) => error as TokenError
+        }),
+        invalidate: (token) => Effect.promise(() => tokens.invalidate(token))
+      }
+
+/**
+ * Composes middleware; the first is outermost.
+ *
+ * @example
+ * ```ts
+ * const fetchWithPolicy = compose(withRetry(), withAuth(tokens, { origins: [baseUrl] }))(fetch)
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const compose =
+  (...middlewares: ReadonlyArray<FetchMiddleware>): FetchMiddleware =>
+  (next) =>
+    middlewares.reduceRight<typeof globalThis.fetch>((inner, middleware) => middleware(inner), next)
+
+const asMiddleware =
+  (step: (wire: ReturnType<typeof wireOf>) => Handler<unknown>): FetchMiddleware =>
+  (next) => {
+    const handler = step(wireOf(next as Fetch))
+    return (input, init) => {
+      const outgoing = fromArgs(input, init)
+      return runAsFetch(handler(outgoing), outgoing.signal)
+    }
+  }
+
+/**
+ * Attaches the bearer token to requests for the allowed origins, follows
+ * redirects without ever carrying it to another origin, and after a `401`
+ * invalidates exactly the token used and replays the request once (a one-shot
+ * stream body is never replayed: the `401` is returned).
+ *
+ * @example
+ * ```ts
+ * const authed = withAuth(tokens, { origins: ["https://api.example.com"] })(fetch)
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const withAuth = (tokens: Tokens, options: AuthorizeOptions): FetchMiddleware => {
+  assertSecureOrigins(options.origins)
+  return asMiddleware(authorizing(toTokenAccess(tokens), options))
+}
+
+/**
+ * Retries `429`, `502`, `503`, `504`, network errors and timeouts of
+ * idempotent requests (and `429` of any request), with exponential backoff and
+ * full jitter; `Retry-After` wins; bounded by attempts, a total deadline and a
+ * retry budget shared by all requests through this middleware.
+ *
+ * @example
+ * ```ts
+ * const resilient = withRetry({ maxRetries: 3, maxElapsed: "20 seconds" })(fetch)
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const withRetry = (
+  options?: RequestRetryOptions & { readonly onEvent?: ((event: RequestEvent) => void) | undefined }
+): FetchMiddleware => {
+  const budget = options?.budget === false ? undefined : (options?.budget ?? new RetryBudget())
+  return asMiddleware((wire) => retrying(options, budget, options?.onEvent)(direct(wire)))
+}
+
+const timingOut =
+  (timeout: Duration.Input) =>
+  <E>(next: Handler<E>): Handler<E | RequestTimeoutError> => {
+    const duration = Duration.fromInputUnsafe(timeout)
+    return (outgoing) =>
+      Effect.timeoutOrElse(next(outgoing), {
+        duration,
+        orElse: () =>
+          Effect.fail(
+            new RequestTimeoutError({
+              method: outgoing.method,
+              url: safeUrl(outgoing.url),
+              timeoutMillis: Duration.toMillis(duration)
+            })
+          )
+      })
+  }
+
+/**
+ * Aborts a request whose response headers have not arrived within `timeout`,
+ * failing with `RequestTimeoutError`.
+ *
+ * @example
+ * ```ts
+ * const bounded = withTimeout("5 seconds")(fetch)
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const withTimeout = (timeout: Duration.Input): FetchMiddleware =>
+  asMiddleware((wire) => timingOut(timeout)(direct(wire)))
+
+/**
+ * Turns responses that are not `ok` into `ProblemDetailsError` (RFC 9457 /
+ * 7807 problem+json, OAuth error JSON and `WWW-Authenticate` parsed leniently;
+ * the raw body is kept, capped).
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await withProblemDetails()(fetch)(url)
+ * } catch (err) {
+ *   if (err instanceof ProblemDetailsError) console.error(err.status, err.title, err.detail)
+ * }
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const withProblemDetails =
+  (options?: {
+    readonly maxBodyBytes?: number | undefined
+    /** which responses become errors; default `!response.ok` */
+    readonly when?: ((response: Response) => boolean) | undefined
+  }): FetchMiddleware =>
+  (next) =>
+  async (input, init) => {
+    const response = await next(input, init)
+    if (!(options?.when ?? ((r: Response) => !r.ok))(response)) return response
+    throw await Problem.fromResponse(response, {
+      maxBodyBytes: options?.maxBodyBytes,
+      method: (init?.method ?? (input instanceof Request ? input.method : "GET")).toUpperCase(),
+      url: response.url || (input instanceof Request ? input.url : String(input))
+    })
+  }
+
+/**
+ * @since 0.1.0
+ */
+export interface AuthFetchOptions {
+  /** base of relative request paths (`/v1/...` → `${baseUrl}/v1/...`); its origin is allowed a token */
+  readonly baseUrl?: string | undefined
+  /** origins allowed a token; default: the origin of `baseUrl` */
+  readonly origins?: ReadonlyArray<string | URL> | undefined
+  /** retry options, or `false` to send each request once */
+  readonly retry?: RequestRetryOptions | false | undefined
+  /** per-attempt timeout; default 30 s; `false` for none */
+  readonly timeout?: Duration.Input | false | undefined
+  /** turn non-2xx responses into `ProblemDetailsError`; default `false` (fetch semantics) */
+  readonly problemDetails?: boolean | undefined
+  /** the fetch underneath; default `globalThis.fetch` */
+  readonly fetch?: typeof globalThis.fetch | undefined
+  readonly maxRedirects?: number | undefined
+  readonly onEvent?: ((event: RequestEvent) => void) | undefined
+}
+
+/**
+ * Resolves a relative path against a base URL the way API clients expect
+ * (`https://x/api` + `/v1/a` → `https://x/api/v1/a`), unlike `new URL`, which
+ * would drop `/api`.
+ *
+ * @example
+ * ```ts
+ * resolveUrl("https://x/api", "/v1/a") // "https://x/api/v1/a"
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const resolveUrl = (baseUrl: string | undefined, path: string): string => {
+  if (/^[a-zA-Z][a-zA-Z\d+\-.]*:/.test(path) || baseUrl === undefined) return path
+  return `${baseUrl.replace(/\/+$/, "")}/${path.replace(/^\/+/, "")}`
+}
+
+/**
+ * The request steps of `authFetch`, as one handler over a wire. Shared with
+ * `AuthHttpClient`.
+ *
+ * @since 0.1.0
+ */
+export const pipeline = (
+  tokens: Tokens,
+  options: AuthFetchOptions & { readonly origins: ReadonlyArray<string | URL> }
+) => {
+  const authorize = authorizing(toTokenAccess(tokens), {
+    origins: options.origins,
+    maxRedirects: options.maxRedirects,
+    onEvent: options.onEvent
+  })
+  const timeout = options.timeout === false ? undefined : timingOut(options.timeout ?? Duration.seconds(30))
+  const retry =
+    options.retry === false
+      ? undefined
+      : retrying(
+          options.retry,
+          options.retry?.budget === false ? undefined : (options.retry?.budget ?? new RetryBudget()),
+          options.onEvent
+        )
+  return (wire: ReturnType<typeof wireOf>): Handler<unknown> => {
+    let handler: Handler<unknown> = authorize(wire)
+    if (timeout) handler = timeout(handler)
+    if (retry) handler = retry(handler)
+    return handler
+  }
+}
+
+const originsOf = (options: AuthFetchOptions): ReadonlyArray<string | URL> => {
+  const origins = options.origins ?? (options.baseUrl === undefined ? [] : [options.baseUrl])
+  if (origins.length === 0) {
+    throw new InvalidConfigError({
+      problems: ["authFetch needs a baseUrl or origins: the token goes nowhere else"]
+    })
+  }
+  assertSecureOrigins(origins)
+  return origins
+}
+
+const assertSecureOrigins = (origins: ReadonlyArray<string | URL>): void => {
+  const problems = origins.flatMap((origin) =>
+    isSecureOrigin(String(origin))
+      ? []
+      : [`origin ${String(origin)} must be https: (http: only for loopback hosts)`]
+  )
+  if (problems.length > 0) throw new InvalidConfigError({ problems })
+}
+
+/**
+ * A fetch for one API: relative paths resolved against `baseUrl`, the bearer
+ * token attached (its origin only), `401` recovered once, transient failures
+ * retried with backoff, attempts bounded in time.
+ *
+ * @example
+ * ```ts
+ * const api = authFetch(tokens, { baseUrl: "https://platform.uat.benefits.wexglobal.com/api" })
+ * const consumer = await (await api("/v1/consumers/12345")).json()
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const authFetch = (tokens: Tokens, options: AuthFetchOptions = {}): typeof globalThis.fetch => {
+  const origins = originsOf(options)
+  const next =
+    options.fetch ?? ((input: RequestInfo | URL, init?: RequestInit) => globalThis.fetch(input, init))
+  const handler = pipeline(tokens, { ...options, origins })(wireOf(next as Fetch))
+  const call: typeof globalThis.fetch = (input, init) => {
+    const outgoing = fromArgs(typeof input === "string" ? resolveUrl(options.baseUrl, input) : input, init)
+    return runAsFetch(handler(outgoing), outgoing.signal)
+  }
+  return options.problemDetails ? withProblemDetails()(call) : call
+}

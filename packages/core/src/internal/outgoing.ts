@@ -1,0 +1,188 @@
+/**
+ * A fetch call, taken apart once so that it can be sent again: URL, method,
+ * headers, the caller's redirect mode and signal, and a body that knows
+ * whether it can be replayed.
+ *
+ * Replayable: no body, strings, bytes, `Blob`, `URLSearchParams`, `FormData`
+ * (fetch re-reads them on every send), and a `Request`'s own body (cloned per
+ * attempt: the tee keeps a copy). One-shot: a `ReadableStream` or async
+ * iterable passed as `init.body`. It is sent once and never again, so a retry
+ * never silently re-sends half a stream or a second POST.
+ */
+import { Data, Effect } from "effect"
+
+export type Fetch = typeof globalThis.fetch
+
+type Body =
+  | { readonly kind: "none" }
+  | { readonly kind: "reusable"; readonly value: BodyInit }
+  | { readonly kind: "request"; readonly request: Request }
+  | { readonly kind: "once"; readonly value: BodyInit; sent: boolean }
+
+export interface Outgoing {
+  readonly url: URL
+  readonly method: string
+  readonly headers: Headers
+  readonly redirect: RequestRedirect
+  readonly signal: AbortSignal | undefined
+  /** other init members (cache, credentials, keepalive, dispatcher, ...), passed through */
+  readonly rest: RequestInit
+  readonly body: Body
+}
+
+const isReusable = (body: unknown): body is BodyInit =>
+  typeof body === "string" ||
+  body instanceof ArrayBuffer ||
+  ArrayBuffer.isView(body) ||
+  body instanceof Blob ||
+  body instanceof URLSearchParams ||
+  body instanceof FormData
+
+export const fromArgs = (input: RequestInfo | URL, init?: RequestInit): Outgoing => {
+  const { method, headers, body, signal, redirect, ...rest } = init ?? {}
+  if (input instanceof Request) {
+    const requestBody: Body =
+      body !== undefined && body !== null
+        ? classify(body)
+        : input.body !== null
+          ? { kind: "request", request: input }
+          : { kind: "none" }
+    return {
+      url: new URL(input.url),
+      method: (method ?? input.method).toUpperCase(),
+      headers: new Headers(headers ?? input.headers),
+      redirect: redirect ?? input.redirect,
+      signal: signal ?? input.signal,
+      rest,
+      body: requestBody
+    }
+  }
+  return {
+    url: new URL(String(input)),
+    method: (method ?? "GET").toUpperCase(),
+    headers: new Headers(headers),
+    redirect: redirect ?? "follow",
+    signal: signal ?? undefined,
+    rest,
+    body: body === undefined || body === null ? { kind: "none" } : classify(body)
+  }
+}
+
+/** An `Outgoing` from parts already taken apart (Effect's HttpClient requests). */
+export const fromParts = (parts: {
+  readonly url: URL
+  readonly method: string
+  readonly headers: Headers
+  readonly body: BodyInit | null
+  readonly signal?: AbortSignal | undefined
+}): Outgoing => ({
+  url: parts.url,
+  method: parts.method.toUpperCase(),
+  headers: parts.headers,
+  redirect: "follow",
+  signal: parts.signal,
+  rest: {},
+  body: parts.body === null ? { kind: "none" } : classify(parts.body)
+})
+
+const classify = (body: BodyInit): Body =>
+  isReusable(body) ? { kind: "reusable", value: body } : { kind: "once", value: body, sent: false }
+
+/** Whether the body can be sent more than once at all (a one-shot stream cannot). */
+export const canReplay = (outgoing: Outgoing): boolean => outgoing.body.kind !== "once"
+
+/** The body for one send; a one-shot body is marked sent. */
+export const takeBody = (outgoing: Outgoing): BodyInit | null => {
+  const body = outgoing.body
+  switch (body.kind) {
+    case "none":
+      return null
+    case "reusable":
+      return body.value
+    case "request":
+      return body.request.clone().body
+    case "once":
+      body.sent = true
+      return body.value
+  }
+}
+
+/** A fetch `RequestInit` for one send. */
+export const toInit = (
+  outgoing: Outgoing,
+  overrides: {
+    readonly method: string
+    readonly headers: Headers
+    readonly body: BodyInit | null
+    readonly redirect: RequestRedirect
+  }
+): Omit<RequestInit, "signal"> => {
+  const streaming = overrides.body instanceof ReadableStream || isAsyncIterable(overrides.body)
+  return {
+    ...outgoing.rest,
+    ...overrides,
+    ...(streaming ? { duplex: "half" } : {})
+  } as Omit<RequestInit, "signal">
+}
+
+const isAsyncIterable = (value: unknown): boolean =>
+  typeof value === "object" && value !== null && Symbol.asyncIterator in value
+
+/** A failure of the transport (fetch rejected), kept as it was thrown. */
+export class SendError extends Data.TaggedError("SendError")<{ readonly cause: unknown }> {}
+
+/**
+ * One request on the wire: the innermost step every policy calls, possibly
+ * several times (redirect hops, retries) for one `Outgoing`.
+ */
+export type Wire = (
+  outgoing: Outgoing,
+  url: URL,
+  init: Omit<RequestInit, "signal">
+) => Effect.Effect<Response, SendError>
+
+/** An `Outgoing` answered: what each policy step transforms. */
+export type Handler<E> = (outgoing: Outgoing) => Effect.Effect<Response, E>
+
+/**
+ * The wire over a fetch function. Interrupting the effect (a timeout, the
+ * caller's abort) aborts the fetch. A `Request`'s own body is forwarded as a
+ * `Request` so that a fetch middleware below still sees a replayable body.
+ */
+export const wireOf =
+  (next: Fetch): Wire =>
+  (outgoing, url, init) =>
+    Effect.tryPromise({
+      try: (interrupt) => {
+        const signal = outgoing.signal ? AbortSignal.any([outgoing.signal, interrupt]) : interrupt
+        return outgoing.body.kind === "request" && init.body !== null && init.body !== undefined
+          ? next(new Request(url.href, { ...init, signal, duplex: "half" } as RequestInit))
+          : next(url.href, { ...init, signal })
+      },
+      catch: (cause) => new SendError({ cause })
+    })
+
+/** Sends an `Outgoing` once, as the caller asked (method, body, redirect mode). */
+export const direct =
+  (wire: Wire): Handler<SendError> =>
+  (outgoing) =>
+    Effect.suspend(() =>
+      wire(outgoing, outgoing.url, {
+        ...toInit(outgoing, {
+          method: outgoing.method,
+          headers: outgoing.headers,
+          body: takeBody(outgoing),
+          redirect: outgoing.redirect
+        })
+      })
+    )
+
+/** Runs a middleware program as a fetch call: the caller's abort rejects with the signal's reason. */
+export const runAsFetch = <A>(
+  program: Effect.Effect<A, unknown>,
+  signal: AbortSignal | undefined
+): Promise<A> =>
+  Effect.runPromise(program, signal ? { signal } : undefined).catch((error: unknown) => {
+    if (signal?.aborted) throw signal.reason
+    throw error instanceof SendError ? error.cause : error
+  })
