@@ -115,12 +115,13 @@ export const authorizing = (tokens: TokenAccess, options: AuthorizeOptions) => {
         const headers = new Headers(outgoing.headers)
         for (let hop = 0; ; hop++) {
           const authorized = token !== undefined && isAllowed(url)
-          const hopHeaders = new Headers(headers)
-          if (authorized) hopHeaders.set("authorization", token.authorization())
+          // Set or cleared per hop: a token only ever goes to an allowed origin.
+          if (authorized) headers.set("authorization", token.authorization())
+          else if (token !== undefined) headers.delete("authorization")
           const response = yield* wire(
             outgoing,
             url,
-            toInit(outgoing, { method, headers: hopHeaders, body, redirect: "manual" })
+            toInit(outgoing, { method, headers, body, redirect: "manual" })
           )
           const location = response.headers.get("location")
           if (outgoing.redirect === "manual" || !REDIRECTS.has(response.status) || location === null) {

@@ -46,6 +46,8 @@ export type Tokens =
   | {
       readonly getToken: () => Promise<AccessToken>
       readonly invalidate: (token: AccessToken) => Promise<void>
+      /** a fresh token synchronously, when the source can tell (skips a promise on the hot path) */
+      readonly peek?: (() => AccessToken | undefined) | undefined
     }
   | TokenAccess
 
@@ -63,9 +65,11 @@ export const toTokenAccess = (tokens: Tokens): TokenAccess =>
   "get" in tokens
     ? tokens
     : {
-        get: Effect.tryPromise({
-          try: () => tokens.getToken(),
-          catch: (error) => error as TokenError
+        get: Effect.suspend(() => {
+          const fresh = tokens.peek?.()
+          return fresh
+            ? Effect.succeed(fresh)
+            : Effect.tryPromise({ try: () => tokens.getToken(), catch: (error) => error as TokenError })
         }),
         invalidate: (token) => Effect.promise(() => tokens.invalidate(token))
       }

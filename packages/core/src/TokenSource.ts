@@ -79,6 +79,11 @@ export interface Shape {
    * it); the next `get` acquires a new one. A newer token is left alone.
    */
   readonly invalidate: (token: AccessToken) => Effect.Effect<void>
+  /**
+   * The current token if it is fresh at `now` (ms since epoch), without
+   * running an effect: the synchronous hot path for callers on the live clock.
+   */
+  readonly peek: (now: number) => AccessToken | undefined
 }
 
 /**
@@ -500,7 +505,12 @@ export const make = (
         }
       })
 
-    return TokenSource.of({ key, get, invalidate })
+    const peek = (now: number): AccessToken | undefined => {
+      const token = current
+      return token !== undefined && isFresh(token, now) ? token : undefined
+    }
+
+    return TokenSource.of({ key, get, invalidate, peek })
   })
 
 /**

@@ -80,6 +80,8 @@ export interface TokenSourceHandle extends AsyncDisposable {
   readonly key: string
   /** a usable access token; rejects with a `TokenError` */
   getToken(): Promise<AccessToken>
+  /** the current token if it is fresh, synchronously; `undefined` means "call getToken" */
+  peek(): AccessToken | undefined
   /** a resource server rejected `token`: drop it (only it) so the next `getToken` gets a new one */
   invalidate(token: AccessToken): Promise<void>
   /** stops background refresh and aborts requests in flight; idempotent */
@@ -115,7 +117,12 @@ export const createTokenSource = (config: TokenSourceConfig, options?: CreateOpt
     ? Layer.merge(TokenSource.layerDependencies, options.store)
     : TokenSource.layerDependencies
   const runtime = ManagedRuntime.make(TokenSource.layer(config).pipe(Layer.provide(dependencies)))
-  const get = Effect.flatMap(TokenSource.TokenSource, (source) => source.get)
+  // Once built, the service is kept so that a fresh token is returned without running an effect.
+  let source: TokenSource.Shape | undefined
+  const get = Effect.flatMap(TokenSource.TokenSource, (built) => {
+    source = built
+    return built.get
+  })
   let disposed: Promise<void> | undefined
   const dispose = () => {
     disposed ??= runtime.dispose()
@@ -123,10 +130,12 @@ export const createTokenSource = (config: TokenSourceConfig, options?: CreateOpt
   }
   return {
     key: cacheKey(config),
-    getToken: () =>
-      disposed
-        ? Promise.reject(new InvalidConfigError({ problems: ["token source is disposed"] }))
-        : runtime.runPromise(get),
+    getToken: () => {
+      if (disposed) return Promise.reject(new InvalidConfigError({ problems: ["token source is disposed"] }))
+      const fresh = source?.peek(Date.now())
+      return fresh ? Promise.resolve(fresh) : runtime.runPromise(get)
+    },
+    peek: () => (disposed ? undefined : source?.peek(Date.now())),
     invalidate: (token) =>
       disposed
         ? Promise.resolve()

@@ -28,6 +28,19 @@ describe("createTokenSource", () => {
     await tokens.dispose()
   })
 
+  it("peek returns the fresh token synchronously, and nothing once it is invalidated", async () => {
+    const tokens = createTokenSource(config())
+    expect(tokens.peek()).toBeUndefined()
+    const token = await tokens.getToken()
+    expect(tokens.peek()).toBe(token)
+    await tokens.invalidate(token)
+    expect(tokens.peek()).toBeUndefined()
+    const next = await tokens.getToken()
+    expect(next.id).not.toBe(token.id)
+    await tokens.dispose()
+    expect(tokens.peek()).toBeUndefined()
+  })
+
   it("rejects with the typed error, usable with instanceof and _tag", async () => {
     server.enqueue({
       status: 401,
