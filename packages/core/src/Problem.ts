@@ -473,10 +473,14 @@ export const parseWwwAuthenticate = (
 
 const isJsonWhitespace = (c: number) => c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d
 
-/** Drops each comma that is followed (after whitespace) by `}` or `]`, outside strings. */
-const stripTrailingCommas = (text: string): string => {
-  const parts: Array<string> = []
-  let last = 0
+/**
+ * Calls `visit` with each character code outside JSON strings (escapes
+ * honoured) and its index; stops early when `visit` returns `true`.
+ */
+const scanOutsideStrings = (
+  text: string,
+  visit: (code: number, index: number) => boolean | undefined
+): void => {
   let inString = false
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i)
@@ -485,16 +489,27 @@ const stripTrailingCommas = (text: string): string => {
       else if (c === 0x22) inString = false
     } else if (c === 0x22) {
       inString = true
-    } else if (c === 0x2c) {
-      let j = i + 1
-      while (j < text.length && isJsonWhitespace(text.charCodeAt(j))) j++
-      const next = text.charCodeAt(j)
-      if (next === 0x7d || next === 0x5d) {
-        parts.push(text.slice(last, i))
-        last = i + 1
-      }
+    } else if (visit(c, i)) {
+      return
     }
   }
+}
+
+/** Drops each comma that is followed (after whitespace) by `}` or `]`, outside strings. */
+const stripTrailingCommas = (text: string): string => {
+  const parts: Array<string> = []
+  let last = 0
+  scanOutsideStrings(text, (c, i) => {
+    if (c !== 0x2c) return false
+    let j = i + 1
+    while (j < text.length && isJsonWhitespace(text.charCodeAt(j))) j++
+    const next = text.charCodeAt(j)
+    if (next === 0x7d || next === 0x5d) {
+      parts.push(text.slice(last, i))
+      last = i + 1
+    }
+    return false
+  })
   parts.push(text.slice(last))
   return parts.join("")
 }
@@ -502,21 +517,13 @@ const stripTrailingCommas = (text: string): string => {
 /** Whether brackets outside strings nest deeper than `max`. */
 const nestsDeeperThan = (text: string, max: number): boolean => {
   let depth = 0
-  let inString = false
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i)
-    if (inString) {
-      if (c === 0x5c) i++
-      else if (c === 0x22) inString = false
-    } else if (c === 0x22) {
-      inString = true
-    } else if (c === 0x7b || c === 0x5b) {
-      if (++depth > max) return true
-    } else if (c === 0x7d || c === 0x5d) {
-      depth--
-    }
-  }
-  return false
+  let deeper = false
+  scanOutsideStrings(text, (c) => {
+    if (c === 0x7b || c === 0x5b) deeper = ++depth > max
+    else if (c === 0x7d || c === 0x5d) depth--
+    return deeper
+  })
+  return deeper
 }
 
 /**
