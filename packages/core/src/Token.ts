@@ -18,8 +18,6 @@
  */
 import { Duration, Redacted } from "effect"
 
-const inspectSymbol = Symbol.for("nodejs.util.inspect.custom")
-
 /**
  * Options that decide when a token is renewed.
  *
@@ -122,11 +120,15 @@ export class AccessToken {
       hasRefreshToken: this.refreshToken !== undefined
     }
   }
+}
 
-  [inspectSymbol](): string {
+// Node's util.inspect hook, added outside the class body so that it is not part of
+// the class's type (two builds of `AccessToken`, src and dist, stay assignable).
+Object.defineProperty(AccessToken.prototype, Symbol.for("nodejs.util.inspect.custom"), {
+  value(this: AccessToken) {
     return this.toString()
   }
-}
+})
 
 let nextId = 0
 

@@ -174,6 +174,25 @@ describe("fetch middleware", () => {
       expect(auth.requests).toHaveLength(2)
     }))
 
+  it("a stream in init.body stays one-shot even when the input is a Request (the ky adapter relies on it)", () =>
+    withServers(async ({ auth, api, tokens }) => {
+      await tokens.getToken()
+      api.enqueue({ status: 401 })
+      const body = new ReadableStream<Uint8Array>({
+        start(controller) {
+          controller.enqueue(new TextEncoder().encode("once"))
+          controller.close()
+        }
+      })
+      const response = await authFetch(tokens, { baseUrl: api.url })(
+        new Request(`${api.url}/upload`, { method: "POST", body: "ignored" }),
+        { body, duplex: "half" } as RequestInit
+      )
+      expect(response.status).toBe(401)
+      expect(api.requests.map((r) => r.rawBody)).toEqual(["once"])
+      expect(auth.requests).toHaveLength(1)
+    }))
+
   it("withTimeout fails with RequestTimeoutError and aborts the request", () =>
     withServers(async ({ api }) => {
       api.enqueue({ status: 200, delayMs: 500 })
