@@ -19,7 +19,7 @@
  * @since 0.1.0
  */
 import { Effect } from "effect"
-import type { TokenError } from "./Errors.ts"
+import { RedirectError, type TokenError } from "./Errors.ts"
 import { emitRequestTo, type RequestEvent, safeUrl } from "./Events.ts"
 import {
   canReplay,
@@ -82,7 +82,8 @@ export const originMatcher = (origins: ReadonlyArray<string | URL>): ((url: URL)
   return (url) => allowed.has(url.origin)
 }
 
-const typeError = (message: string) => new SendError({ cause: new TypeError(message) })
+const redirectFailure = (reason: RedirectError["reason"], message: string) =>
+  new SendError({ cause: new RedirectError(reason, message) })
 
 const discard = (response: Response) =>
   Effect.promise(() => response.body?.cancel().catch(() => {}) ?? Promise.resolve())
@@ -129,16 +130,16 @@ export const authorizing = (tokens: TokenAccess, options: AuthorizeOptions) => {
           }
           yield* discard(response)
           if (outgoing.redirect === "error")
-            return yield* typeError('fetch failed: redirect with redirect mode "error"')
-          if (hop >= maxRedirects) return yield* typeError("fetch failed: too many redirects")
+            return yield* redirectFailure("mode_error", 'redirect with redirect mode "error"')
+          if (hop >= maxRedirects) return yield* redirectFailure("too_many", "too many redirects")
           let next: URL
           try {
             next = new URL(location, url)
           } catch {
-            return yield* typeError("fetch failed: invalid redirect location")
+            return yield* redirectFailure("invalid_location", "invalid redirect location")
           }
           if (next.protocol !== "http:" && next.protocol !== "https:") {
-            return yield* typeError("fetch failed: redirect to a non-HTTP(S) URL")
+            return yield* redirectFailure("unsupported_scheme", "redirect to a non-HTTP(S) URL")
           }
           // Fetch standard, HTTP-redirect fetch step 12.
           if (

@@ -243,3 +243,26 @@ export class RetriesExhaustedError extends Data.TaggedError("RetriesExhaustedErr
     return `${this.method} ${this.url} failed after ${this.attempts} attempt(s) (${why}): ${describeCause(this.cause) ?? "unknown error"}`
   }
 }
+
+/**
+ * A redirect could not be followed: too many hops, redirect mode `"error"`, a
+ * `Location` that is not a URL or not HTTP(S). A `TypeError`, as fetch
+ * reports redirect failures (Fetch standard, HTTP-redirect fetch), with a
+ * `reason`; never retried (the answer would be the same).
+ *
+ * @example
+ * ```ts
+ * if (err instanceof RedirectError && err.reason === "too_many") console.error("redirect loop")
+ * ```
+ *
+ * @since 0.1.0
+ */
+export class RedirectError extends TypeError {
+  override readonly name = "RedirectError"
+  readonly reason: "too_many" | "mode_error" | "invalid_location" | "unsupported_scheme"
+
+  constructor(reason: RedirectError["reason"], message: string) {
+    super(`fetch failed: ${message}`)
+    this.reason = reason
+  }
+}

@@ -21,7 +21,7 @@
  * @since 0.1.0
  */
 import { Clock, Duration, Effect, Random, Result, Schedule } from "effect"
-import { RequestTimeoutError, RetriesExhaustedError, type TokenError } from "./Errors.ts"
+import { RedirectError, RequestTimeoutError, RetriesExhaustedError, type TokenError } from "./Errors.ts"
 import { emitRequestTo, type RequestEvent, safeUrl } from "./Events.ts"
 import { canReplay, type Handler, type Outgoing, SendError } from "./internal/outgoing.ts"
 
@@ -443,8 +443,17 @@ export const retrying =
       }
     })
 
+/**
+ * Fetch standard: a network error rejects with a `TypeError`. Anything else a
+ * fetch throws (an abort, a redirect failure, a custom fetch's own error) is
+ * an answer, not an accident, and is not retried.
+ */
 const isNetworkFailure = (error: unknown, outgoing: Outgoing): boolean =>
-  error instanceof SendError && !outgoing.signal?.aborted && !isAbortError(error.cause)
+  error instanceof SendError &&
+  error.cause instanceof TypeError &&
+  !(error.cause instanceof RedirectError) &&
+  !outgoing.signal?.aborted &&
+  !isAbortError(error.cause)
 
 const isAbortError = (error: unknown): boolean =>
   typeof error === "object" && error !== null && (error as { name?: unknown }).name === "AbortError"

@@ -41,6 +41,7 @@ export {
   InvalidTokenResponseError,
   OAuthError,
   RateLimitedError,
+  RedirectError,
   RequestTimeoutError,
   RetriesExhaustedError,
   TokenEndpointError,

@@ -16,6 +16,7 @@ import {
   InvalidConfigError,
   Middleware,
   ProblemDetailsError,
+  RedirectError,
   type RequestEvent,
   RequestTimeoutError,
   RetriesExhaustedError,
@@ -191,6 +192,32 @@ describe("fetch middleware", () => {
       expect(response.status).toBe(401)
       expect(api.requests.map((r) => r.rawBody)).toEqual(["once"])
       expect(auth.requests).toHaveLength(1)
+    }))
+
+  it("a redirect loop fails with RedirectError, and is not retried", () =>
+    withServers(async ({ api, tokens }) => {
+      api.setDefault(() => ({ status: 302, headers: { location: "/loop" } }))
+      const error = await authFetch(tokens, { baseUrl: api.url, maxRedirects: 2 })("/loop").catch(
+        (e: unknown) => e
+      )
+      expect(error).toBeInstanceOf(RedirectError)
+      expect(error).toBeInstanceOf(TypeError)
+      expect(error).toMatchObject({ reason: "too_many" })
+      expect(api.requests).toHaveLength(3)
+    }))
+
+  it("only TypeErrors from the fetch underneath count as network failures", () =>
+    withServers(async ({ api, tokens }) => {
+      let calls = 0
+      const failing: typeof fetch = async () => {
+        calls++
+        throw new RangeError("the client's own error")
+      }
+      const error = await authFetch(tokens, { baseUrl: api.url, fetch: failing })("/x").catch(
+        (e: unknown) => e
+      )
+      expect(error).toBeInstanceOf(RangeError)
+      expect(calls).toBe(1)
     }))
 
   it("withTimeout fails with RequestTimeoutError and aborts the request", () =>
