@@ -13,6 +13,24 @@ const workspaces = ["packages", "examples"].flatMap((dir) =>
 )
 for (const ws of workspaces) rmSync(join(ws, "test-results"), { recursive: true, force: true })
 
+// The sandbox page is tested in Debian's Chromium (a browser download from elsewhere is not
+// possible here). On a fresh machine, install it when we can; otherwise say how.
+if (!existsSync("/usr/bin/chromium")) {
+  const root = typeof process.getuid === "function" && process.getuid() === 0
+  if (root && existsSync("/usr/bin/apt-get")) {
+    console.log("$ apt-get install -y chromium   (for the browser test of the sandbox page)")
+    spawnSync("apt-get", ["update", "-qq"], { stdio: "inherit" })
+    spawnSync("apt-get", ["install", "-y", "-qq", "chromium"], {
+      stdio: "inherit",
+      env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" }
+    })
+  } else {
+    console.log(
+      "note: /usr/bin/chromium is missing; the browser test will fail (apt-get install -y chromium)"
+    )
+  }
+}
+
 const run = (command, args) => {
   console.log(`\n$ ${command} ${args.join(" ")}`)
   return spawnSync(command, args, {

@@ -1,7 +1,9 @@
 /**
  * The conformance table against each authorization server, for the grants
- * each supports: oidc-provider here; the sandbox profiles join below.
+ * each supports: panva's oidc-provider (certified) and both profiles of
+ * @authfetch/sandbox, so the emulator is held to the same answers.
  */
+import { DEFAULT_CLIENT, DEFAULT_USER, startSandbox, WEALTHCARE_SCOPES } from "@authfetch/sandbox"
 import { afterAll, afterEach, beforeAll, describe, it } from "vitest"
 import { Grant } from "../src/index.ts"
 import { type Capability, type ConformanceServer, conformance, opener } from "./conformance/conformance.ts"
@@ -44,3 +46,51 @@ suite("oidc-provider", ["clientCredentials", "basic", "code", "unsupported"], as
   }
   return { server, close: () => op.close() }
 })
+
+const sandboxSuite = (profile: "wex" | "wealthcare", capabilities: ReadonlyArray<Capability>) =>
+  suite(`@authfetch/sandbox (${profile})`, capabilities, async () => {
+    const sandbox = await startSandbox({ profile, tokenRateLimit: false })
+    const redirectUri = "http://127.0.0.1/callback"
+    const scope = WEALTHCARE_SCOPES.join(" ")
+    const server: ConformanceServer = {
+      name: `sandbox ${profile}`,
+      tokenUrl: sandbox.tokenUrl,
+      clientCredentials: DEFAULT_CLIENT,
+      basic: DEFAULT_CLIENT,
+      code: {
+        ...DEFAULT_CLIENT,
+        redirectUri,
+        scope,
+        // The sandbox's authorization endpoint approves at once and redirects with the code.
+        authorize: async (codeChallenge) => {
+          const url = new URL(sandbox.authorizeUrl!)
+          for (const [name, value] of Object.entries({
+            response_type: "code",
+            client_id: DEFAULT_CLIENT.clientId,
+            redirect_uri: redirectUri,
+            scope,
+            state: "s1",
+            code_challenge: codeChallenge,
+            code_challenge_method: "S256"
+          })) {
+            url.searchParams.set(name, value)
+          }
+          const response = await fetch(url, { redirect: "manual" })
+          const code = new URL(response.headers.get("location") ?? "").searchParams.get("code")
+          if (!code) throw new Error(`no code in the authorization response (HTTP ${response.status})`)
+          return code
+        }
+      },
+      password: { ...DEFAULT_CLIENT, ...DEFAULT_USER },
+      unsupported: {
+        client: DEFAULT_CLIENT,
+        grant: Grant.password({ username: DEFAULT_USER.username, password: DEFAULT_USER.password })
+      },
+      tokenRequests: () => sandbox.stats().tokenRequests.total
+    }
+    return { server, close: () => sandbox.close() }
+  })
+
+// WEX documents client credentials only: every other grant is unsupported_grant_type.
+sandboxSuite("wex", ["clientCredentials", "basic", "unsupported"])
+sandboxSuite("wealthcare", ["clientCredentials", "basic", "code", "password"])
