@@ -51,6 +51,12 @@ export interface AuthorizeOptions {
   readonly origins: ReadonlyArray<string | URL>
   /** redirect hops followed; default 20, as in the Fetch standard */
   readonly maxRedirects?: number | undefined
+  /**
+   * `"refuse"` hands a redirect to another origin back as the response
+   * instead of following it (a proxy must not fetch wherever its upstream
+   * points); default `"follow"` (without the token).
+   */
+  readonly crossOriginRedirects?: "follow" | "refuse" | undefined
   readonly onEvent?: ((event: RequestEvent) => void) | undefined
 }
 
@@ -80,6 +86,14 @@ const CREDENTIAL_HEADERS = ["authorization", "cookie", "proxy-authorization"]
 export const originMatcher = (origins: ReadonlyArray<string | URL>): ((url: URL) => boolean) => {
   const allowed = new Set(origins.map((origin) => new URL(String(origin)).origin))
   return (url) => allowed.has(url.origin)
+}
+
+const sameOrigin = (location: string, base: URL): boolean => {
+  try {
+    return new URL(location, base).origin === base.origin
+  } catch {
+    return false
+  }
 }
 
 const redirectFailure = (reason: RedirectError["reason"], message: string) =>
@@ -128,6 +142,8 @@ export const authorizing = (tokens: TokenAccess, options: AuthorizeOptions) => {
           if (outgoing.redirect === "manual" || !REDIRECTS.has(response.status) || location === null) {
             return { response, authorized }
           }
+          if (options.crossOriginRedirects === "refuse" && !sameOrigin(location, url))
+            return { response, authorized }
           yield* discard(response)
           if (outgoing.redirect === "error")
             return yield* redirectFailure("mode_error", 'redirect with redirect mode "error"')

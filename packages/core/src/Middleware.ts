@@ -219,6 +219,8 @@ export interface AuthFetchOptions {
   /** the fetch underneath; default `globalThis.fetch` */
   readonly fetch?: typeof globalThis.fetch | undefined
   readonly maxRedirects?: number | undefined
+  /** see `AuthorizeOptions.crossOriginRedirects`; default `"follow"` */
+  readonly crossOriginRedirects?: "follow" | "refuse" | undefined
   readonly onEvent?: ((event: RequestEvent) => void) | undefined
 }
 
@@ -252,6 +254,7 @@ export const pipeline = (
   const authorize = authorizing(toTokenAccess(tokens), {
     origins: options.origins,
     maxRedirects: options.maxRedirects,
+    crossOriginRedirects: options.crossOriginRedirects,
     onEvent: options.onEvent
   })
   const timeout = options.timeout === false ? undefined : timingOut(options.timeout ?? Duration.seconds(30))

@@ -64,6 +64,7 @@ export {
 } from "./Middleware.ts"
 export * as Problem from "./Problem.ts"
 export { ProblemDetailsError } from "./Problem.ts"
+export * as Proxy from "./Proxy.ts"
 export * as RetryPolicy from "./RetryPolicy.ts"
 export * as Token from "./Token.ts"
 export { AccessToken } from "./Token.ts"
