@@ -1,0 +1,120 @@
+/**
+ * The four ways to call an API with authfetch, each written as an application
+ * writes it, each with its own token source. The demo drives them through one
+ * small interface, so every scene runs the same calls through all four:
+ *
+ *   call(method, path, { json, headers }) → { status, body }
+ *
+ * A non-2xx answer is returned as a status, whatever the client's habit (ky and
+ * axios throw for it); only a failure to get an answer at all rejects.
+ *
+ * `config` is a `wex()` preset pointed at the sandbox; `onRequestEvent`
+ * receives the request policy's events (retries, 401 replays, give-ups).
+ */
+import { attachAuth } from "@authfetch/axios"
+import { AuthHttpClient, authFetch, createTokenSource, TokenSource } from "@authfetch/core"
+import { authKyOptions } from "@authfetch/ky"
+import axios from "axios"
+import { Effect, Layer, ManagedRuntime } from "effect"
+import { FetchHttpClient, HttpBody, HttpClient, HttpClientRequest } from "effect/http"
+import ky, { isHTTPError } from "ky"
+
+const json = async (response) => (response.status === 204 ? undefined : response.json())
+
+/** core: `authFetch`, a `fetch` with the policy built in. */
+export const coreAuthFetch = async ({ config, onRequestEvent }) => {
+  const tokens = createTokenSource(config)
+  const api = authFetch(tokens, { baseUrl: config.apiBaseUrl, onEvent: onRequestEvent })
+  return {
+    call: async (method, path, { json: body, headers } = {}) => {
+      const response = await api(path, {
+        method,
+        headers: { ...headers, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+        body: body === undefined ? undefined : JSON.stringify(body)
+      })
+      return { status: response.status, body: response.ok ? await json(response) : await response.text() }
+    },
+    peek: () => tokens.peek(),
+    dispose: () => tokens.dispose()
+  }
+}
+
+/** Effect: `AuthHttpClient.layer` over the `TokenSource` service, run through a `ManagedRuntime`. */
+export const effectAuthHttpClient = async ({ config, onRequestEvent }) => {
+  const ApiClient = AuthHttpClient.layer({ origins: [config.apiBaseUrl], onEvent: onRequestEvent }).pipe(
+    Layer.provideMerge(TokenSource.layerDefault(config)),
+    Layer.provideMerge(FetchHttpClient.layer)
+  )
+  const runtime = ManagedRuntime.make(ApiClient)
+  // What an Effect program does: ask for an HttpClient, never mention tokens.
+  const send = (method, path, { json: body, headers } = {}) =>
+    Effect.gen(function* () {
+      const client = yield* HttpClient.HttpClient
+      const request = HttpClientRequest.make(method)(`${config.apiBaseUrl}${path}`, {
+        headers,
+        ...(body === undefined ? {} : { body: HttpBody.jsonUnsafe(body) })
+      })
+      const response = yield* client.execute(request)
+      const ok = response.status >= 200 && response.status < 300
+      return { status: response.status, body: ok ? yield* response.json : yield* response.text }
+    })
+  // The service itself, for the demo's own look at the current token (`peek`).
+  const tokens = await runtime.runPromise(
+    Effect.gen(function* () {
+      return yield* TokenSource.TokenSource
+    })
+  )
+  return {
+    call: (method, path, options) => runtime.runPromise(send(method, path, options)),
+    peek: () => tokens.peek(Date.now()),
+    dispose: () => runtime.dispose()
+  }
+}
+
+/** ky: `ky.create(authKyOptions(tokens, { prefix }))`; retries belong to the core, not to ky. */
+export const kyAuthOptions = async ({ config, onRequestEvent }) => {
+  const tokens = createTokenSource(config)
+  const api = ky.create(
+    authKyOptions(tokens, { prefix: config.apiBaseUrl, auth: { onEvent: onRequestEvent } })
+  )
+  return {
+    call: async (method, path, { json: body, headers } = {}) => {
+      try {
+        const response = await api(path, { method, json: body, headers })
+        return { status: response.status, body: await json(response) }
+      } catch (error) {
+        // ky throws for a non-2xx status; `error.problem` is the parsed problem details
+        if (isHTTPError(error)) return { status: error.response.status, body: error.problem?.detail }
+        throw error
+      }
+    },
+    peek: () => tokens.peek(),
+    dispose: () => tokens.dispose()
+  }
+}
+
+/** axios: `attachAuth(axios.create({ baseURL }), tokens)`. */
+export const axiosAttachAuth = async ({ config, onRequestEvent }) => {
+  const tokens = createTokenSource(config)
+  const api = axios.create({ baseURL: config.apiBaseUrl, timeout: 10_000 })
+  const detach = attachAuth(api, tokens, { onEvent: onRequestEvent })
+  return {
+    call: async (method, path, { json: body, headers } = {}) => {
+      try {
+        const response = await api.request({ method, url: path, data: body, headers })
+        return { status: response.status, body: response.data }
+      } catch (error) {
+        // axios throws for a non-2xx status; `error.problem` is the parsed problem details
+        if (axios.isAxiosError(error) && error.response) {
+          return { status: error.response.status, body: error.problem?.detail }
+        }
+        throw error
+      }
+    },
+    peek: () => tokens.peek(),
+    dispose: async () => {
+      detach()
+      await tokens.dispose()
+    }
+  }
+}
