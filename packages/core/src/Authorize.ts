@@ -136,7 +136,16 @@ export const authorizing = (tokens: TokenAccess, options: AuthorizeOptions) => {
           const response = yield* wire(
             outgoing,
             url,
-            toInit(outgoing, { method, headers, body, redirect: "manual" })
+            // A one-shot stream is sent with redirect "error": undici copies a request
+            // whose redirect mode is not "error", buffering a stream body in full until
+            // the response (nodejs/undici#4058); and such a body could not follow a
+            // 307/308 anyway.
+            toInit(outgoing, {
+              method,
+              headers,
+              body,
+              redirect: outgoing.body.kind === "once" && body !== null ? "error" : "manual"
+            })
           )
           const location = response.headers.get("location")
           if (outgoing.redirect === "manual" || !REDIRECTS.has(response.status) || location === null) {

@@ -198,15 +198,20 @@ const patternOf = (pattern: string | RegExp): RegExp => {
  *
  * @example
  * ```ts
- * Proxy.problem(413, "Payload Too Large", "The request body exceeds 1048576 bytes.")
+ * Proxy.problem(413, "Content Too Large", "The request body exceeds 1048576 bytes.")
  * ```
  *
  * @since 0.1.0
  */
-export const problem = (status: number, title: string, detail: string): Response =>
+export const problem = (
+  status: number,
+  title: string,
+  detail: string,
+  headers?: Readonly<Record<string, string>>
+): Response =>
   new Response(JSON.stringify({ type: "about:blank", title, status, detail }), {
     status,
-    headers: { "content-type": "application/problem+json", "cache-control": "no-store" }
+    headers: { ...headers, "content-type": "application/problem+json", "cache-control": "no-store" }
   })
 
 class BodyTooLarge extends Error {}
@@ -305,7 +310,10 @@ export const createProxyHandler = (
   return async (request, rawPath) => {
     const method = request.method.toUpperCase()
     if (!methods.has(method)) {
-      return problem(405, "Method Not Allowed", `${method} is not forwarded.`)
+      // RFC 9110 15.5.6: a 405 lists the methods that are allowed.
+      return problem(405, "Method Not Allowed", `${method} is not forwarded.`, {
+        allow: [...methods].join(", ")
+      })
     }
     const checked = checkPath(rawPath)
     if (!checked.ok) return problem(400, "Bad Request", `The path is not acceptable (${checked.reason}).`)
@@ -327,7 +335,7 @@ export const createProxyHandler = (
       const declared = Number(request.headers.get("content-length") ?? Number.NaN)
       if (declared > maxBodyBytes) {
         await request.body.cancel().catch(() => {})
-        return problem(413, "Payload Too Large", `The request body exceeds ${maxBodyBytes} bytes.`)
+        return problem(413, "Content Too Large", `The request body exceeds ${maxBodyBytes} bytes.`)
       }
       try {
         // Small bodies of known size are buffered so that a 401 can replay them; others stream.
@@ -337,7 +345,7 @@ export const createProxyHandler = (
             : bounded(request.body, maxBodyBytes)
       } catch (error) {
         if (isBodyTooLarge(error))
-          return problem(413, "Payload Too Large", `The request body exceeds ${maxBodyBytes} bytes.`)
+          return problem(413, "Content Too Large", `The request body exceeds ${maxBodyBytes} bytes.`)
         return problem(400, "Bad Request", "The request body could not be read.")
       }
     }
@@ -354,7 +362,7 @@ export const createProxyHandler = (
     } catch (error) {
       if (request.signal.aborted) throw error
       if (isBodyTooLarge(error))
-        return problem(413, "Payload Too Large", `The request body exceeds ${maxBodyBytes} bytes.`)
+        return problem(413, "Content Too Large", `The request body exceeds ${maxBodyBytes} bytes.`)
       const tag = (error as { _tag?: unknown })._tag
       if (tag === "RequestTimeoutError" || (tag === "RetriesExhaustedError" && isTimeoutCause(error))) {
         return problem(504, "Gateway Timeout", "The upstream did not answer in time.")

@@ -4,7 +4,7 @@
  */
 import { createHash } from "node:crypto"
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
-import { createTokenSource, Proxy, type TokenSourceHandle } from "../src/index.ts"
+import { Proxy as BffProxy, createTokenSource, type TokenSourceHandle } from "../src/index.ts"
 import { headerAttacks, pathAttacks } from "./proxy/attacks.ts"
 import { startTokenServer, type TokenServer } from "./support/tokenServer.ts"
 
@@ -17,7 +17,7 @@ let handle: (request: Request, path: string) => Promise<Response>
 beforeAll(async () => {
   ;[auth, upstream, trap] = await Promise.all([startTokenServer(), startTokenServer(), startTokenServer()])
   tokens = createTokenSource({ tokenUrl: auth.tokenUrl, clientId: "bff", clientSecret: "bff-secret" })
-  handle = Proxy.createProxyHandler({
+  handle = BffProxy.createProxyHandler({
     tokens,
     upstream: `${upstream.url}/api`,
     allow: ["/v1/**"],
@@ -97,7 +97,7 @@ describe("proxy handler", () => {
   })
 
   it("refuses a body over maxBodyBytes with 413, by Content-Length and while streaming", async () => {
-    const small = Proxy.createProxyHandler({ tokens, upstream: `${upstream.url}/api`, maxBodyBytes: 1024 })
+    const small = BffProxy.createProxyHandler({ tokens, upstream: `${upstream.url}/api`, maxBodyBytes: 1024 })
     const declared = await small(
       new Request("http://bff.local/p", {
         method: "POST",
@@ -117,7 +117,7 @@ describe("proxy handler", () => {
       "/v1/documents"
     )
     expect(streamed.status).toBe(413)
-    expect(await streamed.json()).toMatchObject({ title: "Payload Too Large" })
+    expect(await streamed.json()).toMatchObject({ title: "Content Too Large" })
   })
 
   it("streams a 10 MiB upload to the upstream intact", async () => {
@@ -168,14 +168,14 @@ describe("proxy handler", () => {
     upstream.setDefault(() => ({ status: 200, delayMs: 1500 }))
     const slow = await call("/v1/consumers/1", { method: "POST", body: "{}" })
     expect(slow.status).toBe(504)
-    const dead = Proxy.createProxyHandler({ tokens, upstream: "http://127.0.0.1:9/api", retry: false })
+    const dead = BffProxy.createProxyHandler({ tokens, upstream: "http://127.0.0.1:9/api", retry: false })
     const unreachable = await dead(new Request("http://bff.local/p"), "/v1/x")
     expect(unreachable.status).toBe(502)
     expect(JSON.stringify(await unreachable.json())).not.toContain("127.0.0.1")
   })
 
   it("checkPath keeps the query as it is and the path encoded", () => {
-    expect(Proxy.checkPath("/v1/a%20b?x=%2e%2e&y=1")).toEqual({
+    expect(BffProxy.checkPath("/v1/a%20b?x=%2e%2e&y=1")).toEqual({
       ok: true,
       path: "/v1/a%20b",
       search: "?x=%2e%2e&y=1"

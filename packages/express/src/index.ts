@@ -1,0 +1,43 @@
+/**
+ * `@authfetch/express`: authfetch in Express apps.
+ *
+ * - `authFetchMiddleware(tokens, options)`: `req.authFetch`, the core's
+ *   `authFetch` (created once, shared by all requests), aborted when the
+ *   client disconnects;
+ * - `createProxy(options)`: a backend-for-frontend router forwarding
+ *   `/<mount>/*` to one fixed upstream with our bearer token, over the core's
+ *   `Proxy.createProxyHandler` (hostile paths and headers refused, bodies
+ *   bounded and streamed both ways);
+ * - `problemDetails()`: an error handler answering RFC 9457
+ *   `application/problem+json` without stacks, tokens or upstream internals.
+ *
+ * @example
+ * ```ts
+ * import express from "express"
+ * import { createTokenSource } from "@authfetch/core"
+ * import { wex } from "@authfetch/core/providers"
+ * import { authFetchMiddleware, createProxy, problemDetails } from "@authfetch/express"
+ *
+ * const config = wex({ environment: "uat", clientId, clientSecret })
+ * const tokens = createTokenSource(config)
+ * const app = express()
+ * app.use("/api/benefits", createProxy({ tokens, upstream: config.apiBaseUrl, allow: ["/v1/**"] }))
+ * app.use(express.json())
+ * app.use(authFetchMiddleware(tokens, { baseUrl: config.apiBaseUrl, problemDetails: true }))
+ * app.get("/api/consumers/:id/name", async (req, res) => {
+ *   const consumer = await (await req.authFetch(`/v1/consumers/${encodeURIComponent(req.params.id)}`)).json()
+ *   res.json({ name: consumer.name })
+ * })
+ * app.use(problemDetails())
+ * ```
+ *
+ * @since 0.1.0
+ */
+export { type AuthFetch, type AuthFetchMiddlewareOptions, authFetchMiddleware } from "./Middleware.ts"
+export {
+  type ProblemAnswer,
+  type ProblemDetailsOptions,
+  problemDetails,
+  toProblem
+} from "./ProblemDetails.ts"
+export { createProxy, type ProxyOptions } from "./Proxy.ts"
