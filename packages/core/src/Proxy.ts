@@ -175,21 +175,26 @@ export const checkPath = (raw: string): PathCheck => {
   return { ok: false, reason: "too many encoding layers" }
 }
 
+/** Stands for `**` while the other segments are escaped (a private-use character). */
+const GLOBSTAR = "\uE000"
+
 const patternOf = (pattern: string | RegExp): RegExp => {
   if (pattern instanceof RegExp) return pattern
   const source = pattern
     .split("/")
     .map((segment) =>
       segment === "**"
-        ? "\u0000"
+        ? GLOBSTAR
         : segment
             .split("*")
             .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, "\\$&"))
             .join("[^/]*")
     )
     .join("/")
-    .replace(/\/\u0000/g, "(?:/.*)?")
-    .replace(/\u0000/g, ".*")
+    .split(`/${GLOBSTAR}`)
+    .join("(?:/.*)?")
+    .split(GLOBSTAR)
+    .join(".*")
   return new RegExp(`^${source}$`)
 }
 
@@ -385,11 +390,16 @@ export const createProxyHandler = (
     const out = new Headers()
     for (const [name, value] of response.headers)
       if (!DROPPED_RESPONSE_HEADERS.has(name)) out.set(name, value)
-    return new Response(method === "HEAD" ? null : response.body, {
-      status: response.status,
-      statusText: response.statusText,
-      headers: out
-    })
+    // The body is piped, not handed over: undici cancels the body of a collected,
+    // unconsumed upstream Response, which would cut the stream we return.
+    return new Response(
+      method === "HEAD" || response.body === null ? null : response.body.pipeThrough(new TransformStream()),
+      {
+        status: response.status,
+        statusText: response.statusText,
+        headers: out
+      }
+    )
   }
 }
 

@@ -369,3 +369,26 @@ describe("AuthHttpClient on TestClock", () => {
     })
   )
 })
+
+describe("runtimes without AbortSignal.any (Next's Edge runtime)", () => {
+  it("a caller's signal still aborts the request", () =>
+    withServers(async ({ api, tokens }) => {
+      const original = AbortSignal.any
+      ;(AbortSignal as { any?: unknown }).any = undefined
+      try {
+        api.enqueue({ status: 200, delayMs: 2000 })
+        const controller = new AbortController()
+        const pending = authFetch(tokens, { baseUrl: api.url })("/slow", { signal: controller.signal })
+        await api.waitForRequests(1)
+        controller.abort()
+        const error = await pending.catch((e: unknown) => e)
+        expect((error as Error).name).toBe("AbortError")
+        expect(
+          (await authFetch(tokens, { baseUrl: api.url })("/ok", { signal: new AbortController().signal }))
+            .status
+        ).toBe(200)
+      } finally {
+        AbortSignal.any = original
+      }
+    }))
+})

@@ -128,6 +128,29 @@ export const toInit = (
 const isAsyncIterable = (value: unknown): boolean =>
   typeof value === "object" && value !== null && Symbol.asyncIterator in value
 
+/**
+ * `AbortSignal.any`, where the runtime has it; Next's Edge runtime does not,
+ * so the two signals are then joined by hand.
+ */
+const anySignal = (a: AbortSignal, b: AbortSignal): AbortSignal => {
+  if (typeof AbortSignal.any === "function") return AbortSignal.any([a, b])
+  const controller = new AbortController()
+  for (const signal of [a, b]) {
+    if (signal.aborted) {
+      controller.abort(signal.reason)
+      return controller.signal
+    }
+  }
+  const onAbort = (event: Event) => {
+    controller.abort((event.target as AbortSignal).reason)
+    a.removeEventListener("abort", onAbort)
+    b.removeEventListener("abort", onAbort)
+  }
+  a.addEventListener("abort", onAbort)
+  b.addEventListener("abort", onAbort)
+  return controller.signal
+}
+
 /** A failure of the transport (fetch rejected), kept as it was thrown. */
 export class SendError extends Data.TaggedError("SendError")<{ readonly cause: unknown }> {}
 
@@ -154,7 +177,7 @@ export const wireOf =
   (outgoing, url, init) =>
     Effect.tryPromise({
       try: (interrupt) => {
-        const signal = outgoing.signal ? AbortSignal.any([outgoing.signal, interrupt]) : interrupt
+        const signal = outgoing.signal ? anySignal(outgoing.signal, interrupt) : interrupt
         return outgoing.body.kind === "request" && init.body !== null && init.body !== undefined
           ? next(new Request(url.href, { ...init, signal, duplex: "half" } as RequestInit))
           : next(url.href, { ...init, signal })

@@ -1,0 +1,40 @@
+/**
+ * Builds the app once for the end-to-end tests, with the client id and secret
+ * the tests will use in the environment: if anything inlined them into the
+ * client bundle, the bundle scan would find them.
+ */
+import { spawnSync } from "node:child_process"
+import { randomUUID } from "node:crypto"
+import type { TestProject } from "vitest/node"
+import { APP_DIR, NEXT_BIN } from "./app.ts"
+
+declare module "vitest" {
+  interface ProvidedContext {
+    clientSecret: string
+    buildSeconds: number
+  }
+}
+
+export default function setup(project: TestProject) {
+  const clientSecret = `next-app-secret-${randomUUID()}`
+  const started = Date.now()
+  const build = spawnSync(process.execPath, [NEXT_BIN, "build"], {
+    cwd: APP_DIR,
+    encoding: "utf8",
+    env: {
+      ...process.env,
+      NEXT_TELEMETRY_DISABLED: "1",
+      WEX_CLIENT_ID: "next-app",
+      WEX_CLIENT_SECRET: clientSecret,
+      WEX_TOKEN_URL: "http://127.0.0.1:9/authorize",
+      WEX_API_BASE_URL: "http://127.0.0.1:9/api"
+    }
+  })
+  if (build.status !== 0) {
+    throw new Error(`next build failed (${build.status}):\n${build.stdout}\n${build.stderr}`)
+  }
+  const buildSeconds = (Date.now() - started) / 1000
+  console.log(`next build: ${buildSeconds.toFixed(1)} s`)
+  project.provide("clientSecret", clientSecret)
+  project.provide("buildSeconds", buildSeconds)
+}

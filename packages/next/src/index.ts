@@ -1,0 +1,58 @@
+/**
+ * `@authfetch/next`: authfetch for Next.js App Router route handlers.
+ *
+ * - `withAuthFetch(handler, options)`: the handler gets the core's `authFetch`
+ *   next to Next's context; core errors become problem+json.
+ * - `createProxyRoute(options)`: `GET`, `HEAD`, `POST`, `PUT`, `PATCH`,
+ *   `DELETE` for `app/api/<name>/[...path]/route.ts`, a backend-for-frontend
+ *   proxy to one fixed upstream (the core's `Proxy.createProxyHandler`).
+ * - `tokenSource(config)` / `getTokenSource(config)`: one token source per
+ *   process and configuration, across `next dev` reloads, created lazily.
+ * - `createAuthFetch(options)`: the same fetch for server components and
+ *   server actions.
+ *
+ * Server-only: this entry imports `server-only`, so importing it from a
+ * client component fails the build. Runs in the Node.js and Edge runtimes.
+ *
+ * @example
+ * ```ts
+ * // app/api/benefits/[...path]/route.ts
+ * import { createProxyRoute } from "@authfetch/next"
+ * import { fromEnv } from "@authfetch/core/providers"
+ *
+ * export const { GET, HEAD, POST, PUT, PATCH, DELETE } = createProxyRoute(() => ({
+ *   tokens: fromEnv("WEX"),
+ *   upstream: process.env.WEX_API_BASE_URL!,
+ *   prefix: "/api/benefits"
+ * }))
+ * ```
+ *
+ * @since 0.1.0
+ */
+import "server-only"
+
+export { problemFor } from "./problems.ts"
+export {
+  createProxyRoute,
+  type ProxyRoute,
+  type ProxyRouteHandler,
+  type ProxyRouteOptions,
+  pathBelowMount
+} from "./proxyRoute.ts"
+export {
+  type ConfigInput,
+  disposeTokenSources,
+  getTokenSource,
+  type LazyTokenSource,
+  type TokensInput,
+  tokenSource
+} from "./tokens.ts"
+export {
+  type AuthFetchContext,
+  createAuthFetch,
+  type Lazy,
+  type NextRouteContext,
+  type OnError,
+  type WithAuthFetchOptions,
+  withAuthFetch
+} from "./withAuthFetch.ts"
