@@ -19,7 +19,7 @@
  * @since 0.1.0
  */
 import { Effect } from "effect"
-import { RedirectError, type TokenError } from "./Errors.ts"
+import { RedirectError, type RequestTimeoutError, type TokenError } from "./Errors.ts"
 import { emitRequestTo, type RequestEvent, safeUrl } from "./Events.ts"
 import {
   canReplay,
@@ -120,7 +120,7 @@ export const authorizing = (tokens: TokenAccess, options: AuthorizeOptions) => {
   const isAllowed = originMatcher(options.origins)
   const maxRedirects = options.maxRedirects ?? 20
 
-  return (wire: Wire): Handler<SendError | TokenError> => {
+  return (wire: Wire): Handler<SendError | RequestTimeoutError | TokenError> => {
     // One logical send: every redirect hop, the token set or removed per hop.
     const sendFollowing = (outgoing: Outgoing, token: AccessToken | undefined) =>
       Effect.gen(function* () {

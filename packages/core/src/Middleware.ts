@@ -267,10 +267,13 @@ export const pipeline = (
           options.onEvent
         )
   return (wire: ReturnType<typeof wireOf>): Handler<unknown> => {
-    let handler: Handler<unknown> = authorize(wire)
-    if (timeout) handler = timeout(handler)
-    if (retry) handler = retry(handler)
-    return handler
+    // The timeout bounds time on the wire (each hop), not the wait for a token: a
+    // request that timed out before it was sent could not be retried safely otherwise.
+    const timedWire: typeof wire = timeout
+      ? (outgoing, url, init) => timeout(() => wire(outgoing, url, init))(outgoing)
+      : wire
+    const handler: Handler<unknown> = authorize(timedWire)
+    return retry ? retry(handler) : handler
   }
 }
 

@@ -118,7 +118,8 @@ export const fullJitter = (
  */
 export const parseRetryAfter = (
   header: string | null | undefined,
-  now: number
+  now: number,
+  serverDate?: string | null | undefined
 ): Duration.Duration | undefined => {
   if (header === null || header === undefined) return undefined
   const value = header.trim()
@@ -128,9 +129,20 @@ export const parseRetryAfter = (
   }
   // IMF-fixdate and the obsolete formats all start with a day name or a digit.
   if (!/^[A-Za-z]{3}/.test(value)) return undefined
-  const at = Date.parse(value)
-  if (Number.isNaN(at)) return undefined
-  return Duration.millis(Math.max(0, at - now))
+  const at = parseHttpDate(value)
+  if (at === undefined) return undefined
+  // RFC 9110 10.2.3 gives a date on the server's clock: measured against the
+  // response's own `Date` when there is one, so a skewed server clock does not
+  // turn "in 1 s" into "in 5 min".
+  const reference = serverDate ? parseHttpDate(serverDate.trim()) : undefined
+  return Duration.millis(Math.max(0, at - (reference ?? now)))
+}
+
+/** An HTTP-date (RFC 9110 5.6.7); asctime carries no zone and means GMT. */
+const parseHttpDate = (value: string): number | undefined => {
+  const zoned = /(GMT|UTC|Z|[+-]\d{4})$/i.test(value) ? value : `${value} GMT`
+  const at = Date.parse(zoned)
+  return Number.isNaN(at) ? undefined : at
 }
 
 /**
@@ -331,7 +343,11 @@ export const decide = (
   if (attempt > maxRetries) return { _tag: "GiveUp", reason: "attempts" }
   const retryAfter =
     outcome._tag === "Response"
-      ? parseRetryAfter(outcome.response.headers.get("retry-after"), now)
+      ? parseRetryAfter(
+          outcome.response.headers.get("retry-after"),
+          now,
+          outcome.response.headers.get("date")
+        )
       : undefined
   const retryAfterMillis = retryAfter && Duration.toMillis(retryAfter)
   if (retryAfterMillis !== undefined && retryAfterMillis > maxRetryAfterMillis) {

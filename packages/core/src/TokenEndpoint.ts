@@ -31,6 +31,8 @@ import { parseRetryAfter } from "./RetryPolicy.ts"
 
 /** Token responses are small; a larger body is a misrouted request or an attack. */
 export const DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024
+/** The longest lifetime we believe: ten years, in seconds. */
+export const MAX_EXPIRES_IN = 10 * 365 * 24 * 3600
 /** How long one token request may take, connection to last byte. */
 export const DEFAULT_TIMEOUT: Duration.Duration = Duration.seconds(10)
 
@@ -121,7 +123,10 @@ const decodeSuccess = (
     accessToken: Redacted.make(decoded.access_token as string, { label: "access_token" }),
     // RFC 6749 makes token_type REQUIRED, but servers omit it; Bearer is the only type in use.
     tokenType: (decoded.token_type as string | undefined) ?? "Bearer",
-    expiresIn: decoded.expires_in as number | undefined,
+    // A lifetime past any sane horizon is clamped: far-future dates cannot be
+    // printed, and an infinite one would make refresh-ahead spin.
+    expiresIn:
+      decoded.expires_in === undefined ? undefined : Math.min(decoded.expires_in as number, MAX_EXPIRES_IN),
     scope: decoded.scope as string | undefined,
     refreshToken:
       decoded.refresh_token === undefined
@@ -273,7 +278,7 @@ export const request = (
     }
 
     if (status === 429) {
-      const wait = parseRetryAfter(response.headers["retry-after"], receivedAt)
+      const wait = parseRetryAfter(response.headers["retry-after"], receivedAt, response.headers.date)
       return yield* new RateLimitedError({
         source: "server",
         status,

@@ -106,6 +106,19 @@ describe("freshness", () => {
     })
   )
 
+  it.effect("an absurd expires_in is clamped to ten years, so the token prints and nothing spins", () =>
+    Effect.gen(function* () {
+      const s = yield* server
+      s.enqueue({ status: 200, body: { access_token: "forever", expires_in: 1e308 } })
+      const token = yield* (yield* makeSource(configFor(s))).get
+      assert.strictEqual(token.expiresAt - token.receivedAt, 10 * 365 * 24 * 3600 * 1000)
+      assert.include(String(token), "AccessToken(#")
+      yield* TestClock.adjust("1 hour")
+      yield* realWait(20)
+      assert.strictEqual(s.requests.length, 1)
+    })
+  )
+
   it.effect("a missing expires_in uses the documented default of 300 s", () =>
     Effect.gen(function* () {
       const s = yield* server
@@ -208,7 +221,14 @@ describe("token endpoint failures", () => {
     Effect.gen(function* () {
       const s = yield* server
       // TestClock starts at the epoch: ask for 3 s after it.
-      s.enqueue({ status: 429, headers: { "retry-after": new Date(3_000).toUTCString() } }, issueToken())
+      // The server's own Date says it is the epoch too (Retry-After is read against it).
+      s.enqueue(
+        {
+          status: 429,
+          headers: { "retry-after": new Date(3_000).toUTCString(), date: new Date(0).toUTCString() }
+        },
+        issueToken()
+      )
       const tokens = yield* makeSource(configFor(s))
       const fiber = yield* Effect.forkChild(tokens.get)
       yield* Effect.promise(() => s.waitForRequests(1))

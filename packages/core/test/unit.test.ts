@@ -84,6 +84,22 @@ describe("RetryPolicy.parseRetryAfter (RFC 9110 10.2.3)", () => {
   )
 })
 
+describe("RetryPolicy.parseRetryAfter with the server's clock", () => {
+  it("measures an HTTP-date against the response's Date header, not our clock", () => {
+    const ours = Date.parse("2026-11-23T10:00:00Z")
+    const wait = RetryPolicy.parseRetryAfter(
+      "Mon, 23 Nov 2026 10:05:01 GMT",
+      ours,
+      "Mon, 23 Nov 2026 10:05:00 GMT"
+    )
+    expect(Duration.toMillis(wait!)).toBe(1000)
+  })
+  it("reads an asctime date as GMT", () => {
+    const wait = RetryPolicy.parseRetryAfter("Sun Nov  6 08:49:37 1994", Date.UTC(1994, 10, 6, 8, 0, 0))
+    expect(Duration.toMillis(wait!)).toBe(2_977_000)
+  })
+})
+
 describe("RetryPolicy.isRetryableTokenError", () => {
   it("never retries answers, always retries accidents", async () => {
     const { OAuthError, RateLimitedError, TokenEndpointError, InvalidTokenResponseError } = await import(

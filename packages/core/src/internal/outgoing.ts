@@ -10,6 +10,7 @@
  * never silently re-sends half a stream or a second POST.
  */
 import { Data, Effect } from "effect"
+import type { RequestTimeoutError } from "../Errors.ts"
 
 export type Fetch = typeof globalThis.fetch
 
@@ -162,7 +163,7 @@ export type Wire = (
   outgoing: Outgoing,
   url: URL,
   init: Omit<RequestInit, "signal">
-) => Effect.Effect<Response, SendError>
+) => Effect.Effect<Response, SendError | RequestTimeoutError>
 
 /** An `Outgoing` answered: what each policy step transforms. */
 export type Handler<E> = (outgoing: Outgoing) => Effect.Effect<Response, E>
@@ -187,7 +188,7 @@ export const wireOf =
 
 /** Sends an `Outgoing` once, as the caller asked (method, body, redirect mode). */
 export const direct =
-  (wire: Wire): Handler<SendError> =>
+  (wire: Wire): Handler<SendError | RequestTimeoutError> =>
   (outgoing) =>
     Effect.suspend(() =>
       wire(outgoing, outgoing.url, {
