@@ -1,0 +1,167 @@
+/**
+ * Case 6's proxies, in their own process (the load generator is the parent,
+ * the upstream another child): each on its own port, all mounted at `/bff`,
+ * forwarding `GET /bff/v1/...` to the upstream's `/api/v1/...`.
+ *
+ * - `express-auth`: Express 5 with `@authfetch/express` `createProxy`.
+ * - `express-plain`: the same Express app with a hand-written proxy route: a
+ *   token fetched once at start and set by hand, no token management, no
+ *   path or header checks; the response written back the same way
+ *   (`pipeline` of the web body into `res`).
+ * - `next-auth`: `@authfetch/next` `createProxyRoute(...).GET` behind a
+ *   minimal `node:http` server that adapts Node's req/res to a web
+ *   `Request`/`Response` (what Next's own server does, minus Next).
+ * - `next-plain`: the same adapter around a route function that forwards with
+ *   a hand-set token (`return fetch(...)`).
+ *
+ * Started with `{ cmd: "start", upstream, tokenUrl }`; answers which proxies
+ * run and why any could not be loaded. `cpu` reports this process's CPU time.
+ */
+import { createServer } from "node:http"
+import { Readable } from "node:stream"
+import { pipeline } from "node:stream/promises"
+import { createTokenSource } from "@authfetch/core"
+import express from "express"
+import { Agent, setGlobalDispatcher } from "undici"
+
+const SECRET = "bench-secret"
+const servers = []
+const sources = []
+
+setGlobalDispatcher(new Agent({ connections: 64, keepAliveTimeout: 60_000, keepAliveMaxTimeout: 120_000 }))
+
+const listen = (server) =>
+  new Promise((resolve) => {
+    server.keepAliveTimeout = 120_000
+    server.headersTimeout = 130_000
+    servers.push(server)
+    server.listen(0, "127.0.0.1", () => resolve(`http://127.0.0.1:${server.address().port}`))
+  })
+
+const tokenByHand = async (tokenUrl, clientId) => {
+  const res = await fetch(tokenUrl, {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({
+      grant_type: "client_credentials",
+      client_id: clientId,
+      client_secret: SECRET
+    })
+  })
+  return (await res.json()).access_token
+}
+
+/** A web Response written to a Node response (status, headers, streamed body). */
+const send = async (response, res) => {
+  res.statusCode = response.status
+  for (const [name, value] of response.headers) {
+    if (name !== "content-length" && name !== "content-encoding" && name !== "transfer-encoding")
+      res.setHeader(name, value)
+  }
+  if (response.body === null) return res.end()
+  await pipeline(Readable.fromWeb(response.body), res).catch(() => res.destroy())
+}
+
+/** What a Next server does before a route runs: a web Request from Node's req. */
+const toRequest = (req, res) => {
+  const headers = new Headers()
+  for (let i = 0; i + 1 < req.rawHeaders.length; i += 2)
+    headers.append(req.rawHeaders[i], req.rawHeaders[i + 1])
+  const controller = new AbortController()
+  res.once("close", () => {
+    if (!res.writableFinished) controller.abort()
+  })
+  const withBody = req.method !== "GET" && req.method !== "HEAD"
+  return new Request(`http://${req.headers.host}${req.url}`, {
+    method: req.method,
+    headers,
+    body: withBody ? Readable.toWeb(req) : null,
+    duplex: "half",
+    signal: controller.signal
+  })
+}
+
+const nodeServerFor = (route) =>
+  createServer((req, res) => {
+    route(toRequest(req, res)).then(
+      (response) => send(response, res),
+      () => {
+        res.statusCode = 500
+        res.end()
+      }
+    )
+  })
+
+const start = async ({ upstream, tokenUrl }) => {
+  const urls = {}
+  const skipped = {}
+  const source = (clientId) => {
+    const tokens = createTokenSource({ tokenUrl, clientId, clientSecret: SECRET })
+    sources.push(tokens)
+    return tokens
+  }
+
+  try {
+    const { createProxy } = await import("@authfetch/express")
+    const app = express()
+    app.use("/bff", createProxy({ tokens: source("proxy-express-auth"), upstream }))
+    urls["express-auth"] = await listen(createServer(app))
+  } catch (error) {
+    skipped["express-auth"] = `@authfetch/express could not be loaded (${error?.message ?? error})`
+  }
+
+  {
+    const authorization = `Bearer ${await tokenByHand(tokenUrl, "proxy-express-plain")}`
+    const app = express()
+    app.use("/bff", (req, res, next) => {
+      fetch(upstream + req.url, {
+        method: req.method,
+        headers: { accept: req.headers.accept ?? "*/*", authorization }
+      })
+        .then((response) => send(response, res))
+        .catch(next)
+    })
+    urls["express-plain"] = await listen(createServer(app))
+  }
+
+  try {
+    const { createProxyRoute } = await import("@authfetch/next")
+    const { GET } = createProxyRoute({ tokens: source("proxy-next-auth"), upstream, prefix: "/bff" })
+    urls["next-auth"] = await listen(nodeServerFor((request) => GET(request)))
+  } catch (error) {
+    skipped["next-auth"] = `@authfetch/next could not be loaded (${error?.message ?? error})`
+  }
+
+  {
+    const authorization = `Bearer ${await tokenByHand(tokenUrl, "proxy-next-plain")}`
+    const GET = (request) => {
+      const target = request.url.slice(request.url.indexOf("/bff/") + 4)
+      return fetch(upstream + target, {
+        headers: { accept: request.headers.get("accept") ?? "*/*", authorization },
+        signal: request.signal
+      })
+    }
+    urls["next-plain"] = await listen(nodeServerFor(GET))
+  }
+  return { urls, skipped }
+}
+
+process.on("message", async (message) => {
+  const reply = (value) => process.send({ id: message.id, value })
+  switch (message.cmd) {
+    case "start":
+      return reply(await start(message))
+    case "cpu":
+      return reply(process.cpuUsage())
+    case "close":
+      for (const tokens of sources) await tokens.dispose()
+      for (const server of servers) {
+        server.close()
+        server.closeAllConnections()
+      }
+      reply(true)
+      return process.disconnect()
+  }
+})
+
+process.send({ ready: true })

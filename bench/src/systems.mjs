@@ -1,0 +1,274 @@
+/**
+ * The systems under test. Each factory takes the server's URLs and a client id
+ * of its own (so the server can count each system's token requests apart) and
+ * resolves to `{ get(path), close() }`. `get` reads and parses the JSON body
+ * like an API client would, and resolves to `{ status, issued }` (`status` 0
+ * for a throw; `issued` is the server's `x-token-issued-at` of the token
+ * used). It never rejects.
+ */
+
+import { readFileSync } from "node:fs"
+import { attachAuth } from "@authfetch/axios"
+import { authFetch, createTokenSource } from "@authfetch/core"
+import { authKyOptions } from "@authfetch/ky"
+import { OAuth2Client, OAuth2Fetch } from "@badgateway/oauth2-client"
+import axios from "axios"
+import { createAuthRefresh } from "axios-auth-refresh"
+import ky from "ky"
+import * as oauth from "oauth4webapi"
+
+export const SECRET = "bench-secret"
+
+const fromResponse = async (res) => {
+  const issued = res.headers.get("x-token-issued-at")
+  if (res.status === 200) await res.json()
+  else await res.arrayBuffer()
+  return { status: res.status, issued: issued === null ? undefined : Number(issued) }
+}
+const fromAxios = (res) => {
+  const issued = res.headers["x-token-issued-at"]
+  return { status: res.status, issued: issued === undefined ? undefined : Number(issued) }
+}
+const failed = (error) => ({
+  status: error?.response?.status ?? 0,
+  error: error?.code ?? error?._tag ?? error?.name ?? "error"
+})
+
+/** A token by hand: one client-credentials POST (what the raw floors use). */
+const tokenByHand = async (env, clientId) => {
+  const res = await fetch(env.tokenUrl, {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({
+      grant_type: "client_credentials",
+      client_id: clientId,
+      client_secret: SECRET
+    })
+  })
+  if (!res.ok) throw new Error(`token request failed: ${res.status}`)
+  return (await res.json()).access_token
+}
+
+const coreSource = (env, clientId) =>
+  createTokenSource({ tokenUrl: env.tokenUrl, clientId, clientSecret: SECRET })
+
+/** The systems, in table order. `kind`: floor (no token management), ours, peer. */
+export const SYSTEMS = [
+  {
+    id: "raw-fetch",
+    label: "raw fetch (floor)",
+    kind: "floor",
+    package: "fetch (Node built-in, undici)",
+    packages: [],
+    make: async (env, clientId) => {
+      const headers = { authorization: `Bearer ${await tokenByHand(env, clientId)}` }
+      return {
+        get: (path) => fetch(env.apiBase + path, { headers }).then(fromResponse, failed),
+        close: async () => {}
+      }
+    }
+  },
+  {
+    id: "raw-axios",
+    label: "raw axios (axios floor)",
+    kind: "floor",
+    package: "axios",
+    packages: ["axios"],
+    make: async (env, clientId) => {
+      const instance = axios.create({
+        baseURL: env.apiBase,
+        headers: { Authorization: `Bearer ${await tokenByHand(env, clientId)}` }
+      })
+      return {
+        get: (path) => instance.get(path).then(fromAxios, failed),
+        close: async () => {}
+      }
+    }
+  },
+  {
+    id: "raw-ky",
+    label: "raw ky (ky floor)",
+    kind: "floor",
+    package: "ky",
+    packages: ["ky"],
+    make: async (env, clientId) => {
+      const api = ky.create({
+        prefix: env.apiBase,
+        headers: { authorization: `Bearer ${await tokenByHand(env, clientId)}` },
+        throwHttpErrors: false
+      })
+      return {
+        get: (path) => api.get(path.slice(1)).then(fromResponse, failed),
+        close: async () => {}
+      }
+    }
+  },
+  {
+    id: "core",
+    label: "ours: authFetch (core)",
+    kind: "ours",
+    package: "@authfetch/core",
+    packages: ["@authfetch/core", "effect"],
+    make: async (env, clientId) => {
+      const tokens = coreSource(env, clientId)
+      const api = authFetch(tokens, { baseUrl: env.apiBase })
+      return {
+        get: (path) => api(path).then(fromResponse, failed),
+        close: () => tokens.dispose()
+      }
+    }
+  },
+  {
+    id: "ky",
+    label: "ours: @authfetch/ky",
+    kind: "ours",
+    package: "@authfetch/ky + ky",
+    packages: ["@authfetch/ky", "ky"],
+    make: async (env, clientId) => {
+      const tokens = coreSource(env, clientId)
+      const api = ky.create(authKyOptions(tokens, { prefix: env.apiBase, throwHttpErrors: false }))
+      return {
+        get: (path) => api.get(path.slice(1)).then(fromResponse, failed),
+        close: () => tokens.dispose()
+      }
+    }
+  },
+  {
+    id: "axios",
+    label: "ours: @authfetch/axios",
+    kind: "ours",
+    package: "@authfetch/axios + axios",
+    packages: ["@authfetch/axios", "axios"],
+    make: async (env, clientId) => {
+      const tokens = coreSource(env, clientId)
+      const instance = axios.create({ baseURL: env.apiBase, timeout: 30_000 })
+      attachAuth(instance, tokens)
+      return {
+        get: (path) => instance.get(path).then(fromAxios, failed),
+        close: () => tokens.dispose()
+      }
+    }
+  },
+  {
+    id: "badgateway",
+    label: "@badgateway/oauth2-client OAuth2Fetch",
+    kind: "peer",
+    package: "@badgateway/oauth2-client",
+    packages: ["@badgateway/oauth2-client"],
+    make: async (env, clientId) => {
+      const client = new OAuth2Client({
+        server: new URL(env.tokenUrl).origin,
+        tokenEndpoint: env.tokenUrl,
+        clientId,
+        clientSecret: SECRET,
+        authenticationMethod: "client_secret_post"
+      })
+      const wrapper = new OAuth2Fetch({ client, getNewToken: () => client.clientCredentials() })
+      return {
+        get: (path) => wrapper.fetch(env.apiBase + path).then(fromResponse, failed),
+        close: async () => {}
+      }
+    }
+  },
+  {
+    id: "axios-auth-refresh",
+    label: "axios + axios-auth-refresh",
+    kind: "peer",
+    package: "axios-auth-refresh + axios",
+    packages: ["axios-auth-refresh", "axios"],
+    // As its README shows: a request interceptor sets the token held in a
+    // variable; the refresh logic runs on a 401 and fetches a new token.
+    make: async (env, clientId) => {
+      let token
+      const tokenClient = axios.create()
+      const instance = axios.create({ baseURL: env.apiBase, timeout: 30_000 })
+      instance.interceptors.request.use((config) => {
+        if (token !== undefined) config.headers.Authorization = `Bearer ${token}`
+        return config
+      })
+      createAuthRefresh(instance, async () => {
+        const { data } = await tokenClient.post(
+          env.tokenUrl,
+          new URLSearchParams({
+            grant_type: "client_credentials",
+            client_id: clientId,
+            client_secret: SECRET
+          })
+        )
+        token = data.access_token
+      })
+      return {
+        get: (path) => instance.get(path).then(fromAxios, failed),
+        close: async () => {}
+      }
+    }
+  },
+  {
+    id: "oauth4webapi",
+    label: "oauth4webapi + hand-rolled cache",
+    kind: "peer",
+    package: "oauth4webapi",
+    packages: ["oauth4webapi"],
+    // The cache a partner writes around oauth4webapi's client credentials:
+    // reuse the token until shortly before expiry (10 % of its lifetime, at
+    // most 30 s), fetch a new one otherwise; after a 401 drop it and retry
+    // once. No single-flight: concurrent callers on a cold or dropped cache
+    // each request a token (the usual hand-written cache).
+    make: async (env, clientId) => {
+      const as = { issuer: new URL(env.tokenUrl).origin, token_endpoint: env.tokenUrl }
+      const client = { client_id: clientId }
+      const auth = oauth.ClientSecretPost(SECRET)
+      let cached
+      const getToken = async () => {
+        if (cached !== undefined && Date.now() < cached.useUntil) return cached.value
+        const response = await oauth.clientCredentialsGrantRequest(as, client, auth, new URLSearchParams(), {
+          [oauth.allowInsecureRequests]: true
+        })
+        const result = await oauth.processClientCredentialsResponse(as, client, response)
+        const lifetime = (result.expires_in ?? 300) * 1000
+        cached = {
+          value: result.access_token,
+          useUntil: Date.now() + lifetime - Math.min(30_000, lifetime / 10)
+        }
+        return cached.value
+      }
+      const once = async (path) => {
+        const value = await getToken()
+        const res = await fetch(env.apiBase + path, { headers: { authorization: `Bearer ${value}` } })
+        return { res, value }
+      }
+      return {
+        get: async (path) => {
+          try {
+            let { res, value } = await once(path)
+            if (res.status === 401) {
+              await res.arrayBuffer()
+              if (cached?.value === value) cached = undefined
+              res = (await once(path)).res
+            }
+            return await fromResponse(res)
+          } catch (error) {
+            return failed(error)
+          }
+        },
+        close: async () => {}
+      }
+    }
+  }
+]
+
+/** `name@version` of an installed package (read from bench/node_modules). */
+export const versionOf = (name) => {
+  try {
+    const file = new URL(`../node_modules/${name}/package.json`, import.meta.url)
+    return `${name}@${JSON.parse(readFileSync(file, "utf8")).version}`
+  } catch {
+    return `${name}@?`
+  }
+}
+
+export const byId = (id) => {
+  const system = SYSTEMS.find((s) => s.id === id)
+  if (!system) throw new Error(`unknown system ${id}`)
+  return system
+}
