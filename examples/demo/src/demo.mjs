@@ -38,7 +38,14 @@ import { createHash, randomBytes, randomUUID } from "node:crypto"
 import { setTimeout as sleep } from "node:timers/promises"
 import { wex } from "@authfetch/core/providers"
 import { startSandbox } from "@authfetch/sandbox"
-import { axiosAttachAuth, coreAuthFetch, effectAuthHttpClient, kyAuthOptions } from "./integrations.mjs"
+import {
+  axiosAttachAuth,
+  coreAuthFetch,
+  effectAuthHttpClient,
+  expressProxy,
+  kyAuthOptions,
+  nextProxyRoute
+} from "./integrations.mjs"
 
 const TOKEN_TTL_SECONDS = 3
 
@@ -70,7 +77,9 @@ const INTEGRATIONS = [
   { who: "core", name: "authFetch", make: coreAuthFetch },
   { who: "effect", name: "AuthHttpClient", make: effectAuthHttpClient },
   { who: "ky", name: "authKyOptions", make: kyAuthOptions },
-  { who: "axios", name: "attachAuth", make: axiosAttachAuth }
+  { who: "axios", name: "attachAuth", make: axiosAttachAuth },
+  { who: "express", name: "createProxy", make: expressProxy },
+  { who: "next", name: "createProxyRoute", make: nextProxyRoute }
 ]
 for (const it of INTEGRATIONS) {
   it.clientId = `demo-${it.who}`
@@ -483,7 +492,7 @@ const summary = () => {
       `  ${label.padEnd(24)}${columns.map(([title, get]) => String(get(counts)).padStart(title.length + 2)).join("")}`
     )
   say(`  ${"integration".padEnd(24)}${columns.map(([title]) => `  ${title}`).join("")}`)
-  for (const it of INTEGRATIONS) row(`${it.who.padEnd(7)}${it.name}`, it.count)
+  for (const it of INTEGRATIONS) row(`${it.who.padEnd(8)}${it.name}`, it.count)
   row("total", total)
   say()
   say("  ¹ the POST without Idempotency-Key that met a 503 (scene F): handed back, by design")

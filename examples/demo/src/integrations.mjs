@@ -13,10 +13,13 @@
  */
 import { attachAuth } from "@authfetch/axios"
 import { AuthHttpClient, authFetch, createTokenSource, TokenSource } from "@authfetch/core"
+import { createProxy } from "@authfetch/express"
 import { authKyOptions } from "@authfetch/ky"
+import { createProxyRoute } from "@authfetch/next"
 import axios from "axios"
 import { Effect, Layer, ManagedRuntime } from "effect"
 import { FetchHttpClient, HttpBody, HttpClient, HttpClientRequest } from "effect/http"
+import express from "express"
 import ky, { isHTTPError } from "ky"
 
 const json = async (response) => (response.status === 204 ? undefined : response.json())
@@ -116,5 +119,66 @@ export const axiosAttachAuth = async ({ config, onRequestEvent }) => {
       detach()
       await tokens.dispose()
     }
+  }
+}
+
+/** A proxy the demo calls over HTTP or in-process: same shape for Express and Next. */
+const proxyClient = (tokens, send) => ({
+  call: async (method, path, { json: body, headers } = {}) => {
+    const text = body === undefined ? undefined : JSON.stringify(body)
+    // As a browser sends it: with Content-Length (the proxy buffers small bodies of known
+    // size so that a 401 or a 503 can replay them).
+    const sized =
+      text === undefined
+        ? {}
+        : { "content-type": "application/json", "content-length": String(Buffer.byteLength(text)) }
+    const response = await send(method, path, { method, headers: { ...headers, ...sized }, body: text })
+    const ok = response.status >= 200 && response.status < 300
+    return { status: response.status, body: ok ? await json(response) : await response.text() }
+  },
+  peek: () => tokens.peek()
+})
+
+/**
+ * Express: a backend-for-frontend, `app.use("/benefits", createProxy({ tokens, upstream }))`,
+ * on 127.0.0.1; the demo plays the browser and calls it over HTTP.
+ */
+export const expressProxy = async ({ config, onRequestEvent }) => {
+  const tokens = createTokenSource(config)
+  const app = express()
+  app.use("/benefits", createProxy({ tokens, upstream: config.apiBaseUrl, onEvent: onRequestEvent }))
+  const server = await new Promise((resolve) => {
+    const listening = app.listen(0, "127.0.0.1", () => resolve(listening))
+  })
+  const base = `http://127.0.0.1:${server.address().port}/benefits`
+  return {
+    ...proxyClient(tokens, (_method, path, init) => fetch(`${base}${path}`, init)),
+    dispose: async () => {
+      server.closeAllConnections()
+      await new Promise((resolve) => server.close(resolve))
+      await tokens.dispose()
+    }
+  }
+}
+
+/**
+ * Next.js: the route module of `app/api/benefits/[...path]/route.ts`
+ * (`createProxyRoute`), its handlers called with web Requests as Next calls them
+ * (in-process here; examples/next-app runs the same route under `next start`).
+ */
+export const nextProxyRoute = async ({ config, onRequestEvent }) => {
+  const tokens = createTokenSource(config)
+  const route = createProxyRoute({
+    tokens,
+    upstream: config.apiBaseUrl,
+    prefix: "/api/benefits",
+    onEvent: onRequestEvent,
+    onError: false
+  })
+  return {
+    ...proxyClient(tokens, (method, path, init) =>
+      route[method](new Request(`http://bff.local/api/benefits${path}`, init))
+    ),
+    dispose: () => tokens.dispose()
   }
 }
