@@ -247,6 +247,9 @@ const reasonPhrases: Readonly<Record<number, string>> = {
   417: "Expectation Failed",
   421: "Misdirected Request",
   422: "Unprocessable Content",
+  423: "Locked",
+  424: "Failed Dependency",
+  425: "Too Early",
   426: "Upgrade Required",
   428: "Precondition Required",
   429: "Too Many Requests",
@@ -258,10 +261,23 @@ const reasonPhrases: Readonly<Record<number, string>> = {
   503: "Service Unavailable",
   504: "Gateway Timeout",
   505: "HTTP Version Not Supported",
+  507: "Insufficient Storage",
+  508: "Loop Detected",
   511: "Network Authentication Required"
 }
 
-const reasonPhrase = (status: number): string | undefined =>
+/**
+ * The RFC 9110 reason phrase of a status (`413` → `"Content Too Large"`),
+ * `undefined` for a status without one.
+ *
+ * @example
+ * ```ts
+ * Problem.reasonPhrase(504) // "Gateway Timeout"
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const reasonPhrase = (status: number): string | undefined =>
   Object.hasOwn(reasonPhrases, status) ? reasonPhrases[status] : undefined
 
 /**

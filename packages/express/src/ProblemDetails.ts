@@ -33,7 +33,7 @@
  *
  * @since 0.1.0
  */
-import { Proxy as CoreProxy } from "@authfetch/core"
+import { Proxy as CoreProxy, Problem } from "@authfetch/core"
 import type { ErrorRequestHandler, Request } from "express"
 import { clientGone, sendResponse } from "./internal/node.ts"
 
@@ -62,48 +62,9 @@ export interface ProblemDetailsOptions {
   readonly onError?: ((error: unknown, req: Request, problem: ProblemAnswer) => void) | false | undefined
 }
 
-const REASON: Readonly<Record<number, string>> = {
-  400: "Bad Request",
-  401: "Unauthorized",
-  402: "Payment Required",
-  403: "Forbidden",
-  404: "Not Found",
-  405: "Method Not Allowed",
-  406: "Not Acceptable",
-  408: "Request Timeout",
-  409: "Conflict",
-  410: "Gone",
-  411: "Length Required",
-  412: "Precondition Failed",
-  413: "Content Too Large",
-  414: "URI Too Long",
-  415: "Unsupported Media Type",
-  416: "Range Not Satisfiable",
-  417: "Expectation Failed",
-  421: "Misdirected Request",
-  422: "Unprocessable Content",
-  423: "Locked",
-  424: "Failed Dependency",
-  425: "Too Early",
-  426: "Upgrade Required",
-  428: "Precondition Required",
-  429: "Too Many Requests",
-  431: "Request Header Fields Too Large",
-  451: "Unavailable For Legal Reasons",
-  500: "Internal Server Error",
-  501: "Not Implemented",
-  502: "Bad Gateway",
-  503: "Service Unavailable",
-  504: "Gateway Timeout",
-  505: "HTTP Version Not Supported",
-  507: "Insufficient Storage",
-  508: "Loop Detected",
-  511: "Network Authentication Required"
-}
-
 const answer = (status: number, detail: string, retryAfter?: number): ProblemAnswer => ({
   status,
-  title: REASON[status] ?? (status < 500 ? "Bad Request" : "Internal Server Error"),
+  title: Problem.reasonPhrase(status) ?? (status < 500 ? "Bad Request" : "Internal Server Error"),
   detail,
   ...(retryAfter === undefined ? {} : { retryAfter })
 })
