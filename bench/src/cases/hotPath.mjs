@@ -25,7 +25,7 @@ const REFERENCES = ["raw-fetch", "raw-ky", "raw-axios", "badgateway", "axios-aut
 export const run = async ({ record, table, note, path }) => {
   const rounds = num("BENCH_ROUNDS", 5, 3)
   const warmup = num("BENCH_WARMUP_ROUNDS", 1, 1)
-  const windowMs = num("BENCH_HOT_WINDOW_MS", 1000, 300)
+  const windowMs = num("BENCH_HOT_WINDOW_MS", 750, 300)
   const concurrency = num("BENCH_HOT_CONCURRENCY", 32, 32)
   const server = await startChild("./server.mjs")
   await server.call("config", { ttlSeconds: 3600, tokenLatencyMs: 0 })

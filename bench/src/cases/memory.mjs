@@ -35,7 +35,7 @@ export const run = async ({ record, table, note, path }) => {
   const server = await startChild("./server.mjs")
   await server.call("config", { ttlSeconds: 3600, tokenLatencyMs: 0 })
   const env = { tokenUrl: `${server.url}/token`, apiBase: `${server.url}/api` }
-  const warmup = num("BENCH_MEMORY_WARMUP", 5_000, 1_000)
+  const warmup = num("BENCH_MEMORY_WARMUP", 2_000, 1_000)
   // Every system is created and warmed up first (JIT, connections, lazily
   // built module state), so that the first one measured does not carry the
   // process's own start-up garbage into its baseline.

@@ -22,7 +22,7 @@ const BASELINE = { "express-auth": "express-plain", "next-auth": "next-plain" }
 export const run = async ({ record, table, note, path }) => {
   const rounds = num("BENCH_ROUNDS", 5, 3)
   const warmup = num("BENCH_WARMUP_ROUNDS", 1, 1)
-  const windowMs = num("BENCH_PROXY_WINDOW_MS", 1000, 300)
+  const windowMs = num("BENCH_PROXY_WINDOW_MS", 750, 300)
   const concurrency = num("BENCH_PROXY_CONCURRENCY", 32, 32)
   const upstream = await startChild("./server.mjs")
   await upstream.call("config", { ttlSeconds: 3600, tokenLatencyMs: 0 })
