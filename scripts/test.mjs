@@ -43,7 +43,10 @@ const run = (command, args) => {
 // One task at a time: several suites hold real-time bounds (an abort answered within 50 ms, tokens
 // of 2 s across a revocation), which two cores shared by ten parallel suites cannot honour.
 const steps = [
-  ["turbo", ["run", "build", "typecheck", "check-package", "test", "--continue", "--force", "--concurrency=1"]],
+  [
+    "turbo",
+    ["run", "build", "typecheck", "check-package", "test", "--continue", "--force", "--concurrency=1"]
+  ],
   ["biome", ["check", "."]]
 ]
 let failed = false

@@ -23,10 +23,12 @@ export const latencyPlot = ({ title, subtitle, series, from, to }) => {
   const parts = []
   parts.push(
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, sans-serif" font-size="12" role="img" aria-labelledby="title">`,
-    `<title id="title">${xmlEscape(`${title}: ${subtitle}`)}</title>`,
+    `<title id="title">${xmlEscape(`${title}: ${subtitle.replaceAll("\n", "; ")}`)}</title>`,
     `<rect width="${width}" height="${height}" fill="#fff"/>`,
     `<text x="${m.left}" y="26" font-size="16" font-weight="600">${xmlEscape(title)}</text>`,
-    `<text x="${m.left}" y="46" fill="#555">${xmlEscape(subtitle)}</text>`
+    ...subtitle
+      .split("\n")
+      .map((line, i) => `<text x="${m.left}" y="${44 + i * 14}" fill="#555">${xmlEscape(line)}</text>`)
   )
   // Grid: decades, and 2 and 5 within each.
   for (let d = lo; d <= hi; d++) {

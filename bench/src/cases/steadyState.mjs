@@ -175,7 +175,7 @@ export const run = async ({ record, table, note, path, results: resultsDir }) =>
   const best = peers.reduce((a, b) => (perSystem.get(b.id).p99.value < perSystem.get(a.id).p99.value ? b : a))
   const svg = latencyPlot({
     title: `Case 4: latency over time, ${ttlSeconds} s tokens, ${rate} req/s each`,
-    subtitle: `ours (authFetch) vs the peer with the lowest p99 (${best.label}); ringed: waited on a token request; ticks under the plot: when each token was issued`,
+    subtitle: `ours (authFetch) vs the peer with the lowest p99 (${best.label})\nringed: waited on a token request; ticks under the plot: when each token was issued`,
     series: [
       { name: "ours: authFetch (core)", color: "#1f77b4", points: samples.get("core") },
       { name: best.label, color: "#d62728", points: samples.get(best.id) }
