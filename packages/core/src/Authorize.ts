@@ -23,6 +23,7 @@ import { RedirectError, type RequestTimeoutError, type TokenError } from "./Erro
 import { emitRequestTo, type RequestEvent, safeUrl } from "./Events.ts"
 import {
   canReplay,
+  type FirstSend,
   type Handler,
   type Outgoing,
   SendError,
@@ -84,9 +85,39 @@ const CREDENTIAL_HEADERS = ["authorization", "cookie", "proxy-authorization"]
  * @since 0.1.0
  */
 export const originMatcher = (origins: ReadonlyArray<string | URL>): ((url: URL) => boolean) => {
-  const allowed = new Set(origins.map((origin) => new URL(String(origin)).origin))
-  return (url) => allowed.has(url.origin)
+  const allowed = [
+    ...new Set(
+      origins
+        .map((origin) => new URL(String(origin)))
+        .filter((url) => url.protocol === "https:" || url.protocol === "http:")
+        .map((url) => url.origin)
+    )
+  ]
+  // On the href, not `url.origin` (a new string on every read, on the hot path):
+  // an http(s) href is its origin, then "/" (or userinfo first, never allowed).
+  return (url) => {
+    const href = url.href
+    return allowed.some((origin) => href.startsWith(origin) && href.charCodeAt(origin.length) === SLASH)
+  }
 }
+
+const SLASH = 0x2f
+
+/**
+ * Whether the authorization step has more to do with the first response to a
+ * request it authorized: a `401` (invalidate, replay) or a redirect to follow
+ * (any redirect mode but `"manual"`). Anything else it hands back as it is.
+ *
+ * @example
+ * ```ts
+ * Authorize.actsOn(response, "follow") // true for a 401 or a 302 with a Location
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const actsOn = (response: Response, redirect: RequestRedirect): boolean =>
+  response.status === 401 ||
+  (redirect !== "manual" && REDIRECTS.has(response.status) && response.headers.has("location"))
 
 const sameOrigin = (location: string, base: URL): boolean => {
   try {
@@ -122,7 +153,11 @@ export const authorizing = (tokens: TokenAccess, options: AuthorizeOptions) => {
 
   return (wire: Wire): Handler<SendError | RequestTimeoutError | TokenError> => {
     // One logical send: every redirect hop, the token set or removed per hop.
-    const sendFollowing = (outgoing: Outgoing, token: AccessToken | undefined) =>
+    const sendFollowing = (
+      outgoing: Outgoing,
+      token: AccessToken | undefined,
+      alreadySent?: FirstSend["result"]
+    ) =>
       Effect.gen(function* () {
         let url = outgoing.url
         let method = outgoing.method
@@ -133,20 +168,23 @@ export const authorizing = (tokens: TokenAccess, options: AuthorizeOptions) => {
           // Set or cleared per hop: a token only ever goes to an allowed origin.
           if (authorized) headers.set("authorization", token.authorization())
           else if (token !== undefined) headers.delete("authorization")
-          const response = yield* wire(
-            outgoing,
-            url,
-            // A one-shot stream is sent with redirect "error": undici copies a request
-            // whose redirect mode is not "error", buffering a stream body in full until
-            // the response (nodejs/undici#4058); and such a body could not follow a
-            // 307/308 anyway.
-            toInit(outgoing, {
-              method,
-              headers,
-              body,
-              redirect: outgoing.body.kind === "once" && body !== null ? "error" : "manual"
-            })
-          )
+          const response =
+            hop === 0 && alreadySent !== undefined
+              ? yield* alreadySent
+              : yield* wire(
+                  outgoing,
+                  url,
+                  // A one-shot stream is sent with redirect "error": undici copies a request
+                  // whose redirect mode is not "error", buffering a stream body in full until
+                  // the response (nodejs/undici#4058); and such a body could not follow a
+                  // 307/308 anyway.
+                  toInit(outgoing, {
+                    method,
+                    headers,
+                    body,
+                    redirect: outgoing.body.kind === "once" && body !== null ? "error" : "manual"
+                  })
+                )
           const location = response.headers.get("location")
           if (outgoing.redirect === "manual" || !REDIRECTS.has(response.status) || location === null) {
             return { response, authorized }
@@ -197,11 +235,14 @@ export const authorizing = (tokens: TokenAccess, options: AuthorizeOptions) => {
 
     return (outgoing) =>
       Effect.gen(function* () {
-        if (!isAllowed(outgoing.url) || outgoing.headers.has("authorization")) {
+        // A first hop already sent by authFetch's fast path is answered here, once.
+        const handedOver = outgoing.first
+        outgoing.first = undefined
+        if (handedOver === undefined && (!isAllowed(outgoing.url) || outgoing.headers.has("authorization"))) {
           return (yield* sendFollowing(outgoing, undefined)).response
         }
-        const token = yield* tokens.get
-        const first = yield* sendFollowing(outgoing, token)
+        const token = handedOver?.token ?? (yield* tokens.get)
+        const first = yield* sendFollowing(outgoing, token, handedOver?.result)
         if (first.response.status !== 401 || !first.authorized) return first.response
         // RFC 6750 section 3.1: invalid_token means "obtain a new one and retry";
         // any 401 to a bearer request is treated so, once.

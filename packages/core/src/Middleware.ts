@@ -20,13 +20,22 @@
  * @since 0.1.0
  */
 import { Duration, Effect } from "effect"
-import { type AuthorizeOptions, authorizing, type TokenAccess } from "./Authorize.ts"
+import { type AuthorizeOptions, authorizing, originMatcher, type TokenAccess } from "./Authorize.ts"
 import { isSecureOrigin } from "./Config.ts"
 import { InvalidConfigError, RequestTimeoutError, type TokenError } from "./Errors.ts"
 import { type RequestEvent, safeUrl } from "./Events.ts"
-import { direct, type Fetch, fromArgs, type Handler, runAsFetch, wireOf } from "./internal/outgoing.ts"
+import { firstAttempt } from "./internal/firstAttempt.ts"
+import {
+  direct,
+  type Fetch,
+  fromArgs,
+  type Handler,
+  type Outgoing,
+  runAsFetch,
+  wireOf
+} from "./internal/outgoing.ts"
 import * as Problem from "./Problem.ts"
-import { type RequestRetryOptions, RetryBudget, retrying } from "./RetryPolicy.ts"
+import { isRetryableStatus, type RequestRetryOptions, RetryBudget, retrying } from "./RetryPolicy.ts"
 import type { AccessToken } from "./Token.ts"
 
 /**
@@ -94,7 +103,12 @@ const asMiddleware =
   (next) => {
     const handler = step(wireOf(next as Fetch))
     return (input, init) => {
-      const outgoing = fromArgs(input, init)
+      let outgoing: Outgoing
+      try {
+        outgoing = fromArgs(input, init)
+      } catch (error) {
+        return Promise.reject(error)
+      }
       return runAsFetch(handler(outgoing), outgoing.signal)
     }
   }
@@ -236,10 +250,23 @@ export interface AuthFetchOptions {
  *
  * @since 0.1.0
  */
-export const resolveUrl = (baseUrl: string | undefined, path: string): string => {
-  if (/^[a-zA-Z][a-zA-Z\d+\-.]*:/.test(path) || baseUrl === undefined) return path
-  return `${baseUrl.replace(/\/+$/, "")}/${path.replace(/^\/+/, "")}`
+export const resolveUrl = (baseUrl: string | undefined, path: string): string =>
+  baseUrl === undefined ? path : resolverFor(baseUrl)(path)
+
+/** `resolveUrl` with the base prepared once (authFetch resolves every call). */
+const resolverFor = (baseUrl: string): ((path: string) => string) => {
+  const base = baseUrl.replace(/\/+$/, "")
+  return (path) => {
+    // the common case first: "/v1/..." (one slash, so not a scheme-relative "//host")
+    if (path.charCodeAt(0) === SLASH && path.charCodeAt(1) !== SLASH) return base + path
+    if (/^[a-zA-Z][a-zA-Z\d+\-.]*:/.test(path)) return path
+    return `${base}/${path.replace(/^\/+/, "")}`
+  }
 }
+
+const SLASH = 0x2f
+
+const DEFAULT_TIMEOUT = Duration.seconds(30)
 
 /**
  * The request steps of `authFetch`, as one handler over a wire. Shared with
@@ -257,7 +284,7 @@ export const pipeline = (
     crossOriginRedirects: options.crossOriginRedirects,
     onEvent: options.onEvent
   })
-  const timeout = options.timeout === false ? undefined : timingOut(options.timeout ?? Duration.seconds(30))
+  const timeout = options.timeout === false ? undefined : timingOut(options.timeout ?? DEFAULT_TIMEOUT)
   const retry =
     options.retry === false
       ? undefined
@@ -314,10 +341,41 @@ export const authFetch = (tokens: Tokens, options: AuthFetchOptions = {}): typeo
   const origins = originsOf(options)
   const next =
     options.fetch ?? ((input: RequestInfo | URL, init?: RequestInit) => globalThis.fetch(input, init))
-  const handler = pipeline(tokens, { ...options, origins })(wireOf(next as Fetch))
+  // One budget for both paths: the fast path credits it for final answers, as the retry step would.
+  const retryOptions = options.retry === false ? undefined : options.retry
+  const budget =
+    options.retry === false || retryOptions?.budget === false
+      ? undefined
+      : (retryOptions?.budget ?? new RetryBudget())
+  const retry: RequestRetryOptions | false =
+    options.retry === false ? false : { ...retryOptions, budget: budget ?? (false as const) }
+  const handler = pipeline(tokens, { ...options, origins, retry })(wireOf(next as Fetch))
+  const peek = "get" in tokens ? undefined : tokens.peek
+  const fast =
+    peek === undefined
+      ? undefined
+      : firstAttempt({
+          next: next as Fetch,
+          peek,
+          isAllowed: originMatcher(origins),
+          timeoutMillis:
+            options.timeout === false
+              ? undefined
+              : Duration.toMillis(Duration.fromInputUnsafe(options.timeout ?? DEFAULT_TIMEOUT)),
+          isRetryableStatus:
+            retry === false ? () => false : (status) => isRetryableStatus(status, retryOptions),
+          onFinal: budget === undefined ? () => {} : () => budget.deposit(),
+          continueWith: (outgoing) => runAsFetch(handler(outgoing), outgoing.signal)
+        })
+  const resolve = options.baseUrl === undefined ? undefined : resolverFor(options.baseUrl)
   const call: typeof globalThis.fetch = (input, init) => {
-    const outgoing = fromArgs(typeof input === "string" ? resolveUrl(options.baseUrl, input) : input, init)
-    return runAsFetch(handler(outgoing), outgoing.signal)
+    let outgoing: Outgoing
+    try {
+      outgoing = fromArgs(typeof input === "string" && resolve ? resolve(input) : input, init)
+    } catch (error) {
+      return Promise.reject(error) // as fetch: a bad URL or init rejects, it does not throw
+    }
+    return fast?.(outgoing) ?? runAsFetch(handler(outgoing), outgoing.signal)
   }
   return options.problemDetails ? withProblemDetails()(call) : call
 }

@@ -333,9 +333,10 @@ export const decide = (
       readonly _tag: "GiveUp"
       readonly reason: "attempts" | "deadline" | "retry_after_too_long" | "not_replayable"
     } => {
-  const statuses = options?.statuses ?? DEFAULT_STATUSES
   if (outcome._tag === "Other") return { _tag: "Done" }
-  if (outcome._tag === "Response" && !statuses.includes(outcome.response.status)) return { _tag: "Done" }
+  if (outcome._tag === "Response" && !isRetryableStatus(outcome.response.status, options)) {
+    return { _tag: "Done" }
+  }
   const throttled = outcome._tag === "Response" && outcome.response.status === 429
   if (!throttled && !isIdempotent(request.method, request.headers)) return { _tag: "Done" }
   if (!request.replayable) return { _tag: "GiveUp", reason: "not_replayable" }
@@ -364,6 +365,21 @@ export const decide = (
 }
 
 const DEFAULT_STATUSES: ReadonlyArray<number> = [429, 502, 503, 504]
+
+/**
+ * Whether a response status is one the retry step may retry (`statuses`,
+ * default `429`, `502`, `503`, `504`); whether it does also depends on the
+ * request (see `decide`).
+ *
+ * @example
+ * ```ts
+ * RetryPolicy.isRetryableStatus(503, undefined) // true
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const isRetryableStatus = (status: number, options: RequestRetryOptions | undefined): boolean =>
+  (options?.statuses ?? DEFAULT_STATUSES).includes(status)
 const DEFAULT_MAX_ELAPSED = Duration.seconds(60)
 
 const resolvedRequest = (options: RequestRetryOptions | undefined) =>
@@ -400,7 +416,6 @@ export const retrying =
     Effect.gen(function* () {
       const started = yield* Clock.currentTimeMillis
       const request = { method: outgoing.method, headers: outgoing.headers, replayable: canReplay(outgoing) }
-      const url = safeUrl(outgoing.url)
       for (let attempt = 1; ; attempt++) {
         const result = yield* Effect.result(next(outgoing))
         const outcome: Outcome = Result.isSuccess(result)
@@ -419,7 +434,7 @@ export const retrying =
               type: "request_retried",
               at: Date.now(),
               method: outgoing.method,
-              url,
+              url: safeUrl(outgoing.url),
               attempt,
               status: outcome._tag === "Response" ? outcome.response.status : undefined,
               error: outcome._tag === "Response" ? undefined : outcome._tag,
@@ -443,7 +458,7 @@ export const retrying =
           type: "request_gave_up",
           at: Date.now(),
           method: outgoing.method,
-          url,
+          url: safeUrl(outgoing.url),
           attempts: attempt,
           reason,
           status: outcome._tag === "Response" ? outcome.response.status : undefined
@@ -451,7 +466,7 @@ export const retrying =
         if (Result.isSuccess(result)) return result.success
         return yield* new RetriesExhaustedError({
           method: outgoing.method,
-          url,
+          url: safeUrl(outgoing.url),
           attempts: attempt,
           reason: reason === "budget" || reason === "deadline" ? reason : "attempts",
           cause: result.failure instanceof SendError ? result.failure.cause : result.failure

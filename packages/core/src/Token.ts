@@ -98,9 +98,14 @@ export class AccessToken {
 
   /** The `Authorization` header value (RFC 6750 section 2.1): `Bearer <token>`. */
   authorization(): string {
-    // RFC 6750 uses "Bearer"; servers answering "bearer" mean the same scheme.
-    const scheme = this.tokenType.toLowerCase() === "bearer" ? "Bearer" : this.tokenType
-    return `${scheme} ${Redacted.value(this.value)}`
+    let header = authorizations.get(this)
+    if (header === undefined) {
+      // RFC 6750 uses "Bearer"; servers answering "bearer" mean the same scheme.
+      const scheme = this.tokenType.toLowerCase() === "bearer" ? "Bearer" : this.tokenType
+      header = `${scheme} ${Redacted.value(this.value)}`
+      authorizations.set(this, header)
+    }
+    return header
   }
 
   /** A secret-free description. */
@@ -121,6 +126,14 @@ export class AccessToken {
     }
   }
 }
+
+/**
+ * Each token's header value, built once: it is set on every request, and a
+ * string built anew each time is one more allocation, and one more
+ * flattening when the HTTP client checks the value. Kept outside the object so that no
+ * enumeration, spread or structured clone of a token can reach it.
+ */
+const authorizations = new WeakMap<AccessToken, string>()
 
 // Node's util.inspect hook, added outside the class body so that it is not part of
 // the class's type (two builds of `AccessToken`, src and dist, stay assignable).

@@ -10,6 +10,7 @@ import { TestClock } from "effect/testing"
 import { expect } from "vitest"
 import {
   AuthHttpClient,
+  Authorize,
   authFetch,
   compose,
   createTokenSource,
@@ -131,6 +132,24 @@ describe("fetch middleware", () => {
     assert.strictEqual(Middleware.resolveUrl("https://x/api/", "v1/a"), "https://x/api/v1/a")
     assert.strictEqual(Middleware.resolveUrl("https://x/api", "https://y/z"), "https://y/z")
     assert.strictEqual(Middleware.resolveUrl(undefined, "/v1"), "/v1")
+    assert.strictEqual(Middleware.resolveUrl("https://x/api", "//y/z"), "https://x/api/y/z")
+    assert.strictEqual(Middleware.resolveUrl("https://x/api//", ""), "https://x/api/")
+  })
+
+  it("matches allowed origins exactly: scheme, host and port, not a prefix of the host", () => {
+    const allowed = Authorize.originMatcher(["https://api.example.com/v1", "http://127.0.0.1:8080"])
+    const yes = ["https://api.example.com/x", "HTTPS://API.Example.com:443/", "http://127.0.0.1:8080/a?b#c"]
+    const no = [
+      "https://api.example.com.evil.test/x",
+      "https://api.example.com:8443/x",
+      "http://api.example.com/x",
+      "https://user:pw@api.example.com/x",
+      "http://127.0.0.1/x",
+      "data:text/plain,api.example.com"
+    ]
+    for (const url of yes) assert.isTrue(allowed(new URL(url)), url)
+    for (const url of no) assert.isFalse(allowed(new URL(url)), url)
+    assert.isFalse(Authorize.originMatcher(["http://127.0.0.1:808"])(new URL("http://127.0.0.1:8080/x")))
   })
 
   it("refuses to send tokens to plain-http or unnamed origins", () => {

@@ -11,6 +11,7 @@
  */
 import { Data, Effect } from "effect"
 import type { RequestTimeoutError } from "../Errors.ts"
+import type { AccessToken } from "../Token.ts"
 
 export type Fetch = typeof globalThis.fetch
 
@@ -29,7 +30,22 @@ export interface Outgoing {
   /** other init members (cache, credentials, keepalive, dispatcher, ...), passed through */
   readonly rest: RequestInit
   readonly body: Body
+  /**
+   * The first send, already made by `authFetch`'s fast path with `token`
+   * (see `internal/firstAttempt.ts`): the authorization step takes its result
+   * as the answer to its first hop instead of sending again.
+   */
+  first?: FirstSend | undefined
 }
+
+/** A send made before the Effect pipeline ran, handed over to it. */
+export interface FirstSend {
+  readonly token: AccessToken
+  readonly result: Effect.Effect<Response, SendError | RequestTimeoutError>
+}
+
+const NO_BODY: Body = { kind: "none" }
+const NO_INIT: RequestInit = {}
 
 const isReusable = (body: unknown): body is BodyInit =>
   typeof body === "string" ||
@@ -40,14 +56,14 @@ const isReusable = (body: unknown): body is BodyInit =>
   body instanceof FormData
 
 export const fromArgs = (input: RequestInfo | URL, init?: RequestInit): Outgoing => {
-  const { method, headers, body, signal, redirect, ...rest } = init ?? {}
+  const { method, headers, body, signal, redirect, ...rest } = init ?? NO_INIT
   if (input instanceof Request) {
     const requestBody: Body =
       body !== undefined && body !== null
         ? classify(body)
         : input.body !== null
           ? { kind: "request", request: input }
-          : { kind: "none" }
+          : NO_BODY
     return {
       url: new URL(input.url),
       method: (method ?? input.method).toUpperCase(),
@@ -55,7 +71,8 @@ export const fromArgs = (input: RequestInfo | URL, init?: RequestInit): Outgoing
       redirect: redirect ?? input.redirect,
       signal: signal ?? input.signal,
       rest,
-      body: requestBody
+      body: requestBody,
+      first: undefined
     }
   }
   return {
@@ -65,7 +82,9 @@ export const fromArgs = (input: RequestInfo | URL, init?: RequestInit): Outgoing
     redirect: redirect ?? "follow",
     signal: signal ?? undefined,
     rest,
-    body: body === undefined || body === null ? { kind: "none" } : classify(body)
+    body: body === undefined || body === null ? NO_BODY : classify(body),
+    // declared up front: one object shape whether or not a first send is handed over
+    first: undefined
   }
 }
 
@@ -83,7 +102,8 @@ export const fromParts = (parts: {
   redirect: "follow",
   signal: parts.signal,
   rest: {},
-  body: parts.body === null ? { kind: "none" } : classify(parts.body)
+  body: parts.body === null ? NO_BODY : classify(parts.body),
+  first: undefined
 })
 
 const classify = (body: BodyInit): Body =>
@@ -133,7 +153,7 @@ const isAsyncIterable = (value: unknown): boolean =>
  * `AbortSignal.any`, where the runtime has it; Next's Edge runtime does not,
  * so the two signals are then joined by hand.
  */
-const anySignal = (a: AbortSignal, b: AbortSignal): AbortSignal => {
+export const anySignal = (a: AbortSignal, b: AbortSignal): AbortSignal => {
   if (typeof AbortSignal.any === "function") return AbortSignal.any([a, b])
   const controller = new AbortController()
   for (const signal of [a, b]) {
@@ -177,14 +197,22 @@ export const wireOf =
   (next: Fetch): Wire =>
   (outgoing, url, init) =>
     Effect.tryPromise({
-      try: (interrupt) => {
-        const signal = outgoing.signal ? anySignal(outgoing.signal, interrupt) : interrupt
-        return outgoing.body.kind === "request" && init.body !== null && init.body !== undefined
-          ? next(new Request(url.href, { ...init, signal, duplex: "half" } as RequestInit))
-          : next(url.href, { ...init, signal })
-      },
+      try: (interrupt) =>
+        send(next, outgoing, url, init, outgoing.signal ? anySignal(outgoing.signal, interrupt) : interrupt),
       catch: (cause) => new SendError({ cause })
     })
+
+/** One call of the fetch underneath, with the signal that may abort it. */
+export const send = (
+  next: Fetch,
+  outgoing: Outgoing,
+  url: URL,
+  init: Omit<RequestInit, "signal">,
+  signal: AbortSignal | undefined
+): Promise<Response> =>
+  outgoing.body.kind === "request" && init.body !== null && init.body !== undefined
+    ? next(new Request(url.href, { ...init, signal, duplex: "half" } as RequestInit))
+    : next(url.href, signal === undefined ? init : { ...init, signal })
 
 /** Sends an `Outgoing` once, as the caller asked (method, body, redirect mode). */
 export const direct =

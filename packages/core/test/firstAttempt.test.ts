@@ -1,0 +1,204 @@
+/**
+ * authFetch's fast path (src/internal/firstAttempt.ts): with a fresh token in
+ * memory the first send is made outside Effect, and whatever a policy step
+ * acts on is handed to the pipeline with that send already made. Every test
+ * warms the token first so the fast path is the one taken, and counts what
+ * reached the server: nothing may be sent twice that the pipeline alone would
+ * have sent once.
+ */
+import { afterEach, beforeEach, describe, expect, it } from "vitest"
+import {
+  type AccessToken,
+  authFetch,
+  createTokenSource,
+  type RequestEvent,
+  RequestTimeoutError,
+  RetryPolicy,
+  type TokenSourceHandle
+} from "../src/index.ts"
+import { startTokenServer, type TokenServer } from "./support/tokenServer.ts"
+
+let auth: TokenServer
+let api: TokenServer
+let tokens: TokenSourceHandle
+
+beforeEach(async () => {
+  ;[auth, api] = await Promise.all([startTokenServer(), startTokenServer()])
+  api.setDefault(() => ({ status: 200, body: { ok: true } }))
+  tokens = createTokenSource({ tokenUrl: auth.tokenUrl, clientId: "fast", clientSecret: "s" })
+  await tokens.getToken()
+})
+afterEach(async () => {
+  await tokens.dispose()
+  await Promise.all([auth.close(), api.close()])
+})
+
+const quick = { baseDelay: "5 millis", maxDelay: "20 millis" } as const
+const FAST_PATH_FRAME = /internal[\\/]firstAttempt\.ts/
+const bearer = (i: number) => api.requests[i]?.headers.authorization
+
+describe("authFetch fast path", () => {
+  it("sends a call with a fresh token without entering the Effect runtime", async () => {
+    const stacks: Array<string> = []
+    const recording: typeof fetch = (input, init) => {
+      stacks.push(new Error().stack ?? "")
+      return fetch(input, init)
+    }
+    const call = authFetch(tokens, { baseUrl: api.url, fetch: recording })
+    const response = await call("/v1/a")
+    expect(await response.json()).toEqual({ ok: true })
+    expect(stacks).toHaveLength(1)
+    expect(stacks[0]).toMatch(FAST_PATH_FRAME)
+    expect(stacks[0]).not.toMatch(/node_modules[\\/]effect[\\/]/)
+    expect(bearer(0)).toBe((await tokens.getToken()).authorization())
+  })
+
+  it("credits the retry budget for a final answer, as the retry step does", async () => {
+    const budget = new RetryPolicy.RetryBudget({ capacity: 10, retryCost: 5 })
+    budget.withdraw("retry")
+    const call = authFetch(tokens, { baseUrl: api.url, retry: { budget } })
+    await (await call("/v1/a")).text()
+    expect(budget.available).toBe(6)
+  })
+
+  it("a 401 invalidates the token that send used, even if the source moved on meanwhile", async () => {
+    const used = await tokens.getToken()
+    const invalidated: Array<AccessToken> = []
+    const watched = {
+      getToken: () => tokens.getToken(),
+      peek: () => tokens.peek(),
+      invalidate: (token: AccessToken) => {
+        invalidated.push(token)
+        return tokens.invalidate(token)
+      }
+    }
+    api.enqueue({ status: 401 })
+    // While the first send is on the wire, the source gets a new token (another
+    // caller's 401, a refresh-ahead): the pipeline must not invalidate that one.
+    const call = authFetch(watched, { baseUrl: api.url })
+    const pending = call("/v1/a")
+    await api.waitForRequests(1)
+    await tokens.invalidate(used)
+    const newer = await tokens.getToken()
+    const response = await pending
+    expect(response.status).toBe(200)
+    expect(invalidated.map((t) => t.id)).toEqual([used.id])
+    expect(auth.requests).toHaveLength(2)
+    expect(api.requests).toHaveLength(2)
+    expect(bearer(0)).toBe(used.authorization())
+    expect(bearer(1)).toBe(newer.authorization())
+  })
+
+  it("a Request with a body is replayed intact after a 401", async () => {
+    api.enqueue({ status: 401 })
+    const call = authFetch(tokens, { baseUrl: api.url })
+    const response = await call(
+      new Request(`${api.url}/v1/claims`, { method: "POST", body: '{"amount":12}' })
+    )
+    expect(response.status).toBe(200)
+    expect(api.requests.map((r) => [r.method, r.rawBody])).toEqual([
+      ["POST", '{"amount":12}'],
+      ["POST", '{"amount":12}']
+    ])
+  })
+
+  it("a POST answered 503 reaches the server once; a GET answered 503 is retried", async () => {
+    const call = authFetch(tokens, { baseUrl: api.url, retry: quick })
+    api.enqueue({ status: 503 })
+    expect((await call("/v1/claims", { method: "POST", body: "{}" })).status).toBe(503)
+    expect(api.requests).toHaveLength(1)
+    api.enqueue({ status: 503 })
+    expect((await call("/v1/claims")).status).toBe(200)
+    expect(api.requests).toHaveLength(3)
+  })
+
+  it("a network failure: a GET is retried, a POST rejects with the fetch's TypeError after one send", async () => {
+    const events: Array<RequestEvent> = []
+    const call = authFetch(tokens, { baseUrl: api.url, retry: quick, onEvent: (e) => events.push(e) })
+    api.enqueue({ drop: true })
+    expect((await call("/v1/a")).status).toBe(200)
+    expect(api.requests).toHaveLength(2)
+    expect(events.map((e) => e.type)).toEqual(["request_retried"])
+    api.enqueue({ drop: true })
+    const error = await call("/v1/a", { method: "POST", body: "{}" }).catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(TypeError)
+    expect(api.requests).toHaveLength(3)
+  })
+
+  it("a timeout on the first send is retried for a GET, and is a RequestTimeoutError without retries", async () => {
+    api.enqueue({ delayMs: 400 })
+    const call = authFetch(tokens, { baseUrl: api.url, timeout: "100 millis", retry: quick })
+    expect((await call("/v1/slow")).status).toBe(200)
+    expect(api.requests).toHaveLength(2)
+    api.enqueue({ delayMs: 400 })
+    const once = authFetch(tokens, { baseUrl: api.url, timeout: "100 millis", retry: false })
+    const error = await once("/v1/slow?key=SECRET").catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(RequestTimeoutError)
+    expect(error).toMatchObject({ method: "GET", url: `${api.url}/v1/slow`, timeoutMillis: 100 })
+    expect(api.requests).toHaveLength(3)
+  })
+
+  it("the timeout bounds the headers, not the body read afterwards", async () => {
+    api.setDefault(() => ({ status: 200, text: "x".repeat(10) }))
+    const call = authFetch(tokens, { baseUrl: api.url, timeout: "50 millis" })
+    const response = await call("/v1/a")
+    await new Promise((resolve) => setTimeout(resolve, 120))
+    expect(await response.text()).toBe("x".repeat(10))
+  })
+
+  it("redirects: followed with the token on the same origin, handed back with redirect: manual", async () => {
+    const call = authFetch(tokens, { baseUrl: api.url })
+    api.enqueue({ status: 302, headers: { location: "/v1/b" } })
+    const followed = await call("/v1/a")
+    expect(followed.status).toBe(200)
+    expect(api.requests.map((r) => r.url)).toEqual(["/v1/a", "/v1/b"])
+    expect(bearer(1)).toBe(bearer(0))
+    api.enqueue({ status: 302, headers: { location: "/v1/b" } })
+    const manual = await call("/v1/a", { redirect: "manual" })
+    expect(manual.status).toBe(302)
+    expect(api.requests).toHaveLength(3)
+  })
+
+  it("a caller's abort rejects with its reason and sends nothing more", async () => {
+    api.enqueue({ delayMs: 1000 })
+    const controller = new AbortController()
+    const call = authFetch(tokens, { baseUrl: api.url, retry: quick })
+    const pending = call("/v1/slow", { signal: controller.signal }).catch((e: unknown) => e)
+    await api.waitForRequests(1)
+    const reason = new Error("caller gave up")
+    controller.abort(reason)
+    expect(await pending).toBe(reason)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    expect(api.requests).toHaveLength(1)
+  })
+
+  it("a URL that cannot be parsed rejects, as fetch does, instead of throwing", async () => {
+    const call = authFetch(tokens, { baseUrl: api.url })
+    let pending: Promise<Response> | undefined
+    expect(() => {
+      pending = call("http://[not-a-host/x")
+    }).not.toThrow()
+    await expect(pending).rejects.toBeInstanceOf(TypeError)
+    expect(api.requests).toHaveLength(0)
+  })
+
+  it("is not taken for a caller's own Authorization or an origin not allowed", async () => {
+    const stacks: Array<string> = []
+    const recording: typeof fetch = (input, init) => {
+      stacks.push(new Error().stack ?? "")
+      return fetch(input, init)
+    }
+    const other = await startTokenServer(() => ({ status: 200, body: {} }))
+    try {
+      const call = authFetch(tokens, { baseUrl: api.url, fetch: recording })
+      await (await call("/v1/a", { headers: { authorization: "Basic mine" } })).text()
+      await (await call(`${other.url}/x`)).text()
+      expect(bearer(0)).toBe("Basic mine")
+      expect(other.requests[0]?.headers.authorization).toBeUndefined()
+      expect(stacks).toHaveLength(2)
+      for (const stack of stacks) expect(stack).not.toMatch(FAST_PATH_FRAME)
+    } finally {
+      await other.close()
+    }
+  })
+})
