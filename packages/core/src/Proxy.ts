@@ -165,7 +165,12 @@ export const checkPath = (raw: string): PathCheck => {
     try {
       decoded = decodeURIComponent(current)
     } catch {
-      return { ok: false, reason: "malformed percent-encoding" }
+      // What the upstream receives must be well-formed. Below that, a `%` that is
+      // not an escape is a literal one (`100%25` → `100%`): decode the escapes
+      // around it and keep judging, as a server that decodes twice would read them.
+      const lenient = layer === 0 ? undefined : decodeEscapes(current)
+      if (lenient === undefined) return { ok: false, reason: "malformed percent-encoding" }
+      decoded = lenient
     }
     if (decoded === current) return { ok: true, path, search }
     // An encoded slash would turn one segment into two upstream.
@@ -173,6 +178,24 @@ export const checkPath = (raw: string): PathCheck => {
     current = decoded
   }
   return { ok: false, reason: "too many encoding layers" }
+}
+
+/**
+ * Decodes the escapes of a string, leaving a stray `%` (one not followed by
+ * two hex digits) as it is; `undefined` when the escapes are not UTF-8 (an
+ * overlong `%C0%AE` is a dot to some servers: refused, not guessed at).
+ */
+const decodeEscapes = (s: string): string | undefined => {
+  let malformed = false
+  const decoded = s.replace(/(?:%[0-9a-fA-F]{2})+/g, (run) => {
+    try {
+      return decodeURIComponent(run)
+    } catch {
+      malformed = true
+      return run
+    }
+  })
+  return malformed ? undefined : decoded
 }
 
 /** Stands for `**` while the other segments are escaped (a private-use character). */

@@ -181,4 +181,13 @@ describe("proxy handler", () => {
       search: "?x=%2e%2e&y=1"
     })
   })
+
+  it("checkPath accepts a literal % encoded once, and still refuses what a second decoding would make dangerous", () => {
+    for (const path of ["/v1/files/100%25", "/v1/files/50%25%20off", "/v1/files/%25zz", "/v1/%25/x"]) {
+      expect(BffProxy.checkPath(path)).toEqual({ ok: true, path, search: "" })
+    }
+    expect(BffProxy.checkPath("/v1/%252e%252e/%25/admin")).toEqual({ ok: false, reason: "dot segment" })
+    expect(BffProxy.checkPath("/v1/%25c0%25ae/%25")).toEqual({ ok: false, reason: "malformed percent-encoding" })
+    expect(BffProxy.checkPath("/v1/100%")).toEqual({ ok: false, reason: "malformed percent-encoding" })
+  })
 })

@@ -183,7 +183,7 @@ describe("an allowed request through Express", () => {
       body: JSON.stringify({ consumer: 1 })
     })
     const reply = await send(app.port, {
-      path: `${PREFIX}/v1/consumers/a%20b?fields=name%20plan&x=%2e%2e`,
+      path: `${PREFIX}/v1/files/a%20b/100%25?fields=name%20plan&x=%2e%2e`,
       headers: { accept: "application/json", "if-none-match": '"v0"', "x-custom": "dropped" }
     })
     expect(reply.status).toBe(201)
@@ -191,7 +191,7 @@ describe("an allowed request through Express", () => {
     expect(reply.headers["set-cookie"]).toBeUndefined()
     expect(reply.headers["www-authenticate"]).toBeUndefined()
     expect(reply.headers.etag).toBe('"v1"')
-    expect(upstream.requests[0]!.url).toBe("/api/v1/consumers/a%20b?fields=name%20plan&x=%2e%2e")
+    expect(upstream.requests[0]!.url).toBe("/api/v1/files/a%20b/100%25?fields=name%20plan&x=%2e%2e")
     expect(upstream.requests[0]!.headers["if-none-match"]).toBe('"v0"')
     expect(upstream.requests[0]!.headers["x-custom"]).toBeUndefined()
   })

@@ -127,14 +127,14 @@ describe("header attacks", () => {
 })
 
 describe("createProxyRoute", () => {
-  it("forwards the raw path and query below the mount, with our token, filtering headers both ways", async () => {
+  it("forwards the raw path (a literal % included) and query below the mount, with our token, filtering headers both ways", async () => {
     upstream.enqueue({
       status: 200,
       body: { consumer: 1 },
       headers: { "set-cookie": "upstream=1", "www-authenticate": "Bearer", etag: '"v1"' }
     })
     const response = await withPrefix.GET(
-      new Request(`${ORIGIN}${PREFIX}/v1/consumers/a%20b?fields=name%20plan&x=%2e%2e`, {
+      new Request(`${ORIGIN}${PREFIX}/v1/files/a%20b/100%25?fields=name%20plan&x=%2e%2e`, {
         headers: { accept: "application/json", cookie: "session=1", authorization: "Bearer theirs" }
       })
     )
@@ -144,7 +144,7 @@ describe("createProxyRoute", () => {
     expect(response.headers.get("www-authenticate")).toBeNull()
     expect(response.headers.get("etag")).toBe('"v1"')
     const seen = upstream.requests[0]!
-    expect(seen.url).toBe("/api/v1/consumers/a%20b?fields=name%20plan&x=%2e%2e")
+    expect(seen.url).toBe("/api/v1/files/a%20b/100%25?fields=name%20plan&x=%2e%2e")
     expect(seen.headers.authorization).toMatch(/^Bearer at-/)
     expect(seen.headers.cookie).toBeUndefined()
   })
