@@ -187,7 +187,10 @@ describe("proxy handler", () => {
       expect(BffProxy.checkPath(path)).toEqual({ ok: true, path, search: "" })
     }
     expect(BffProxy.checkPath("/v1/%252e%252e/%25/admin")).toEqual({ ok: false, reason: "dot segment" })
-    expect(BffProxy.checkPath("/v1/%25c0%25ae/%25")).toEqual({ ok: false, reason: "malformed percent-encoding" })
+    expect(BffProxy.checkPath("/v1/%25c0%25ae/%25")).toEqual({
+      ok: false,
+      reason: "malformed percent-encoding"
+    })
     expect(BffProxy.checkPath("/v1/100%")).toEqual({ ok: false, reason: "malformed percent-encoding" })
   })
 })

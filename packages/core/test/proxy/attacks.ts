@@ -54,7 +54,11 @@ export const pathAttacks: ReadonlyArray<PathAttack> = [
   { name: "malformed percent-encoding", path: "/v1/%ZZ", status: BAD },
   { name: "overlong UTF-8 dots", path: "/v1/%c0%ae%c0%ae/admin", status: BAD },
   { name: "double-encoded dot-dot beside a literal %", path: "/v1/%252e%252e/%25/admin", status: BAD },
-  { name: "double-encoded overlong dots beside a literal %", path: "/v1/%25c0%25ae%25c0%25ae/%25/admin", status: BAD },
+  {
+    name: "double-encoded overlong dots beside a literal %",
+    path: "/v1/%25c0%25ae%25c0%25ae/%25/admin",
+    status: BAD
+  },
   { name: "IIS %u encoding", path: "/v1/%u002e%u002e/admin", status: BAD },
   { name: "encoded question mark smuggling a query", path: "/v1/x%3f..%2f", status: BAD },
   { name: "path outside the allow-list", path: "/internal/admin", status: [404] },
