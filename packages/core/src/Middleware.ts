@@ -350,13 +350,14 @@ export const authFetch = (tokens: Tokens, options: AuthFetchOptions = {}): typeo
   const retry: RequestRetryOptions | false =
     options.retry === false ? false : { ...retryOptions, budget: budget ?? (false as const) }
   const handler = pipeline(tokens, { ...options, origins, retry })(wireOf(next as Fetch))
-  const peek = "get" in tokens ? undefined : tokens.peek
+  const promised = "get" in tokens ? undefined : tokens
   const fast =
-    peek === undefined
+    promised === undefined
       ? undefined
       : firstAttempt({
           next: next as Fetch,
-          peek,
+          peek: () => promised.peek?.(),
+          getToken: () => promised.getToken(),
           isAllowed: originMatcher(origins),
           timeoutMillis:
             options.timeout === false

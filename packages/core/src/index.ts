@@ -125,6 +125,7 @@ export const createTokenSource = (config: TokenSourceConfig, options?: CreateOpt
     source = built
     return built.get
   })
+  let waiting: Promise<AccessToken> | undefined
   let disposed: Promise<void> | undefined
   const dispose = () => {
     disposed ??= runtime.dispose()
@@ -135,7 +136,13 @@ export const createTokenSource = (config: TokenSourceConfig, options?: CreateOpt
     getToken: () => {
       if (disposed) return Promise.reject(new InvalidConfigError({ problems: ["token source is disposed"] }))
       const fresh = source?.peek(Date.now())
-      return fresh ? Promise.resolve(fresh) : runtime.runPromise(get)
+      if (fresh) return Promise.resolve(fresh)
+      // Callers that arrive while a token is on its way share one wait (the engine would
+      // give them the same token anyway): a cold burst does not start a fiber a caller.
+      waiting ??= runtime.runPromise(get).finally(() => {
+        waiting = undefined
+      })
+      return waiting
     },
     peek: () => (disposed ? undefined : source?.peek(Date.now())),
     invalidate: (token) =>

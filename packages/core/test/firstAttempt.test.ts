@@ -16,7 +16,7 @@ import {
   RetryPolicy,
   type TokenSourceHandle
 } from "../src/index.ts"
-import { startTokenServer, type TokenServer } from "./support/tokenServer.ts"
+import { issueToken, startTokenServer, type TokenServer } from "./support/tokenServer.ts"
 
 let auth: TokenServer
 let api: TokenServer
@@ -180,6 +180,70 @@ describe("authFetch fast path", () => {
     }).not.toThrow()
     await expect(pending).rejects.toBeInstanceOf(TypeError)
     expect(api.requests).toHaveLength(0)
+  })
+
+  it("a cold burst waits for one token in Promise code: 1 token request, every send outside Effect", async () => {
+    auth.enqueue({ ...issueToken(), delayMs: 50 })
+    const cold = createTokenSource({ tokenUrl: auth.tokenUrl, clientId: "cold", clientSecret: "s" })
+    try {
+      const stacks: Array<string> = []
+      const recording: typeof fetch = (input, init) => {
+        stacks.push(new Error().stack ?? "")
+        return fetch(input, init)
+      }
+      const call = authFetch(cold, { baseUrl: api.url, fetch: recording })
+      const responses = await Promise.all(Array.from({ length: 200 }, (_, i) => call(`/v1/c/${i}`)))
+      expect(responses.map((r) => r.status)).toEqual(Array(200).fill(200))
+      expect(auth.requests.filter((r) => r.form.get("client_id") === "cold")).toHaveLength(1)
+      expect(api.requests).toHaveLength(200)
+      expect(new Set(api.requests.map((r) => r.headers.authorization)).size).toBe(1)
+      for (const stack of stacks) expect(stack).toMatch(FAST_PATH_FRAME)
+    } finally {
+      await cold.dispose()
+    }
+  })
+
+  it("a caller's abort ends the wait for a token at once, and nothing is sent", async () => {
+    auth.enqueue({ ...issueToken(), delayMs: 1000 })
+    const cold = createTokenSource({ tokenUrl: auth.tokenUrl, clientId: "cold-abort", clientSecret: "s" })
+    try {
+      const controller = new AbortController()
+      const pending = authFetch(cold, { baseUrl: api.url })("/v1/a", { signal: controller.signal }).catch(
+        (e: unknown) => e
+      )
+      await auth.waitForRequests(2)
+      const reason = new Error("caller gave up")
+      const started = Date.now()
+      controller.abort(reason)
+      expect(await pending).toBe(reason)
+      expect(Date.now() - started).toBeLessThan(200)
+      expect(api.requests).toHaveLength(0)
+    } finally {
+      await cold.dispose()
+    }
+  })
+
+  it("a token source of one's own: its getToken is used, and a throw from it rejects the call", async () => {
+    const own = { getToken: () => tokens.getToken(), invalidate: (t: AccessToken) => tokens.invalidate(t) }
+    const call = authFetch(own, { baseUrl: api.url })
+    expect((await call("/v1/a")).status).toBe(200)
+    expect(bearer(0)).toBe((await tokens.getToken()).authorization())
+    const failure = new Error("vault unreachable")
+    const throwing = authFetch(
+      {
+        getToken: () => {
+          throw failure
+        },
+        invalidate: async () => {}
+      },
+      { baseUrl: api.url }
+    )
+    let pending: Promise<Response> | undefined
+    expect(() => {
+      pending = throwing("/v1/a")
+    }).not.toThrow()
+    await expect(pending).rejects.toBe(failure)
+    expect(api.requests).toHaveLength(1)
   })
 
   it("is not taken for a caller's own Authorization or an origin not allowed", async () => {

@@ -17,9 +17,10 @@
  *   first hop already sent (`Outgoing.first`), so nothing is sent twice and
  *   every decision stays in its step.
  *
- * Taken only when the source can `peek` a fresh token, the origin is allowed,
- * the caller set no `Authorization` and the body can be sent again (a
- * one-shot stream goes through the pipeline from the start).
+ * Taken when the source is a Promise one (`getToken`, and `peek` if it has it), the origin
+ * is allowed, the caller set no `Authorization` and the body can be sent
+ * again (a one-shot stream goes through the pipeline from the start). Without
+ * a fresh token in memory it waits for one first, as the pipeline would.
  */
 import { Effect } from "effect"
 import { actsOn } from "../Authorize.ts"
@@ -32,6 +33,8 @@ export interface FirstAttemptOptions {
   readonly next: Fetch
   /** a fresh token, or `undefined` when only the token source can tell */
   readonly peek: () => AccessToken | undefined
+  /** a token when `peek` has none (a cold start, a refresh after a `401`) */
+  readonly getToken: () => Promise<AccessToken>
   readonly isAllowed: (url: URL) => boolean
   /** the per-attempt timeout, as the pipeline's; `undefined` for none */
   readonly timeoutMillis: number | undefined
@@ -52,12 +55,7 @@ export const firstAttempt = (
   options: FirstAttemptOptions
 ): ((outgoing: Outgoing) => Promise<Response> | undefined) => {
   const { next, timeoutMillis, continueWith } = options
-  return (outgoing) => {
-    if (outgoing.body.kind === "once" || outgoing.headers.has("authorization")) return undefined
-    if (!options.isAllowed(outgoing.url)) return undefined
-    const token = options.peek()
-    if (token === undefined) return undefined
-
+  const sendWith = (outgoing: Outgoing, token: AccessToken): Promise<Response> => {
     // Set on the call's own copy of the headers (fromArgs made it), and removed
     // before a handover: the pipeline takes a caller's Authorization as theirs.
     outgoing.headers.set("authorization", token.authorization())
@@ -108,4 +106,34 @@ export const firstAttempt = (
       }
     )
   }
+  return (outgoing) => {
+    if (outgoing.body.kind === "once" || outgoing.headers.has("authorization")) return undefined
+    if (!options.isAllowed(outgoing.url)) return undefined
+    const token = options.peek()
+    if (token !== undefined) return sendWith(outgoing, token)
+    // No fresh token: wait for one here too (the source makes one request for all waiters),
+    // so a cold burst does not run a pipeline a call. The timeout starts once it is sent.
+    const waited = new Promise<AccessToken>((resolve) => resolve(options.getToken())) // a throw rejects
+    return abortable(waited, outgoing.signal).then((fresh) => sendWith(outgoing, fresh))
+  }
+}
+
+/** `promise`, or its signal's reason as soon as the caller aborts. */
+const abortable = <A>(promise: Promise<A>, signal: AbortSignal | undefined): Promise<A> => {
+  if (signal === undefined) return promise
+  if (signal.aborted) return Promise.reject(signal.reason)
+  return new Promise<A>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason)
+    signal.addEventListener("abort", onAbort, { once: true })
+    promise.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort)
+        resolve(value)
+      },
+      (error: unknown) => {
+        signal.removeEventListener("abort", onAbort)
+        reject(error)
+      }
+    )
+  })
 }
