@@ -35,15 +35,31 @@ afterEach(async () => {
 
 const quick = { baseDelay: "5 millis", maxDelay: "20 millis" } as const
 const FAST_PATH_FRAME = /internal[\\/]firstAttempt\.ts/
+/** A fetch that records the call stack of every send (which path made it). */
+const recordingStacks = () => {
+  const stacks: Array<string> = []
+  const recording: typeof fetch = (input, init) => {
+    stacks.push(new Error().stack ?? "")
+    return fetch(input, init)
+  }
+  return { stacks, recording }
+}
+/** What a call rejects with, checking that it returned a promise rather than throwing. */
+const rejectionOf = async (start: () => Promise<unknown>): Promise<unknown> => {
+  let pending: Promise<unknown> | undefined
+  expect(() => {
+    pending = start()
+  }).not.toThrow()
+  return pending?.then(
+    () => expect.unreachable("the call resolved"),
+    (error: unknown) => error
+  )
+}
 const bearer = (i: number) => api.requests[i]?.headers.authorization
 
 describe("authFetch fast path", () => {
   it("sends a call with a fresh token without entering the Effect runtime", async () => {
-    const stacks: Array<string> = []
-    const recording: typeof fetch = (input, init) => {
-      stacks.push(new Error().stack ?? "")
-      return fetch(input, init)
-    }
+    const { stacks, recording } = recordingStacks()
     const call = authFetch(tokens, { baseUrl: api.url, fetch: recording })
     const response = await call("/v1/a")
     expect(await response.json()).toEqual({ ok: true })
@@ -174,11 +190,7 @@ describe("authFetch fast path", () => {
 
   it("a URL that cannot be parsed rejects, as fetch does, instead of throwing", async () => {
     const call = authFetch(tokens, { baseUrl: api.url })
-    let pending: Promise<Response> | undefined
-    expect(() => {
-      pending = call("http://[not-a-host/x")
-    }).not.toThrow()
-    await expect(pending).rejects.toBeInstanceOf(TypeError)
+    expect(await rejectionOf(() => call("http://[not-a-host/x"))).toBeInstanceOf(TypeError)
     expect(api.requests).toHaveLength(0)
   })
 
@@ -186,11 +198,7 @@ describe("authFetch fast path", () => {
     auth.enqueue({ ...issueToken(), delayMs: 50 })
     const cold = createTokenSource({ tokenUrl: auth.tokenUrl, clientId: "cold", clientSecret: "s" })
     try {
-      const stacks: Array<string> = []
-      const recording: typeof fetch = (input, init) => {
-        stacks.push(new Error().stack ?? "")
-        return fetch(input, init)
-      }
+      const { stacks, recording } = recordingStacks()
       const call = authFetch(cold, { baseUrl: api.url, fetch: recording })
       const responses = await Promise.all(Array.from({ length: 200 }, (_, i) => call(`/v1/c/${i}`)))
       expect(responses.map((r) => r.status)).toEqual(Array(200).fill(200))
@@ -238,20 +246,12 @@ describe("authFetch fast path", () => {
       },
       { baseUrl: api.url }
     )
-    let pending: Promise<Response> | undefined
-    expect(() => {
-      pending = throwing("/v1/a")
-    }).not.toThrow()
-    await expect(pending).rejects.toBe(failure)
+    expect(await rejectionOf(() => throwing("/v1/a"))).toBe(failure)
     expect(api.requests).toHaveLength(1)
   })
 
   it("is not taken for a caller's own Authorization or an origin not allowed", async () => {
-    const stacks: Array<string> = []
-    const recording: typeof fetch = (input, init) => {
-      stacks.push(new Error().stack ?? "")
-      return fetch(input, init)
-    }
+    const { stacks, recording } = recordingStacks()
     const other = await startTokenServer(() => ({ status: 200, body: {} }))
     try {
       const call = authFetch(tokens, { baseUrl: api.url, fetch: recording })
