@@ -23,6 +23,7 @@ import { RedirectError, type RequestTimeoutError, type TokenError } from "./Erro
 import { emitRequestTo, type RequestEvent, safeUrl } from "./Events.ts"
 import {
   canReplay,
+  discard,
   type FirstSend,
   type Handler,
   type Outgoing,
@@ -129,9 +130,6 @@ const sameOrigin = (location: string, base: URL): boolean => {
 
 const redirectFailure = (reason: RedirectError["reason"], message: string) =>
   new SendError({ cause: new RedirectError(reason, message) })
-
-const discard = (response: Response) =>
-  Effect.promise(() => response.body?.cancel().catch(() => {}) ?? Promise.resolve())
 
 /**
  * The authorization step: a handler over the wire that attaches tokens,

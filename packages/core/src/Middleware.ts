@@ -147,7 +147,7 @@ export const withAuth = (tokens: Tokens, options: AuthorizeOptions): FetchMiddle
 export const withRetry = (
   options?: RequestRetryOptions & { readonly onEvent?: ((event: RequestEvent) => void) | undefined }
 ): FetchMiddleware => {
-  const budget = options?.budget === false ? undefined : (options?.budget ?? new RetryBudget())
+  const budget = budgetOf(options)
   return asMiddleware((wire) => retrying(options, budget, options?.onEvent)(direct(wire)))
 }
 
@@ -268,6 +268,10 @@ const SLASH = 0x2f
 
 const DEFAULT_TIMEOUT = Duration.seconds(30)
 
+/** The retry budget an option asks for: the one given, none (`false`), or a new one. */
+const budgetOf = (retry: RequestRetryOptions | undefined): RetryBudget | undefined =>
+  retry?.budget === false ? undefined : (retry?.budget ?? new RetryBudget())
+
 /**
  * The request steps of `authFetch`, as one handler over a wire. Shared with
  * `AuthHttpClient`.
@@ -286,13 +290,7 @@ export const pipeline = (
   })
   const timeout = options.timeout === false ? undefined : timingOut(options.timeout ?? DEFAULT_TIMEOUT)
   const retry =
-    options.retry === false
-      ? undefined
-      : retrying(
-          options.retry,
-          options.retry?.budget === false ? undefined : (options.retry?.budget ?? new RetryBudget()),
-          options.onEvent
-        )
+    options.retry === false ? undefined : retrying(options.retry, budgetOf(options.retry), options.onEvent)
   return (wire: ReturnType<typeof wireOf>): Handler<unknown> => {
     // The timeout bounds time on the wire (each hop), not the wait for a token: a
     // request that timed out before it was sent could not be retried safely otherwise.
@@ -343,10 +341,7 @@ export const authFetch = (tokens: Tokens, options: AuthFetchOptions = {}): typeo
     options.fetch ?? ((input: RequestInfo | URL, init?: RequestInit) => globalThis.fetch(input, init))
   // One budget for both paths: the fast path credits it for final answers, as the retry step would.
   const retryOptions = options.retry === false ? undefined : options.retry
-  const budget =
-    options.retry === false || retryOptions?.budget === false
-      ? undefined
-      : (retryOptions?.budget ?? new RetryBudget())
+  const budget = options.retry === false ? undefined : budgetOf(retryOptions)
   const retry: RequestRetryOptions | false =
     options.retry === false ? false : { ...retryOptions, budget: budget ?? (false as const) }
   const handler = pipeline(tokens, { ...options, origins, retry })(wireOf(next as Fetch))

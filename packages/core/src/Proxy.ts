@@ -39,6 +39,7 @@
 import type { Duration } from "effect"
 import { InvalidConfigError } from "./Errors.ts"
 import type { RequestEvent } from "./Events.ts"
+import { concatBytes } from "./internal/bytes.ts"
 import { authFetch, type Tokens } from "./Middleware.ts"
 import type { RequestRetryOptions } from "./RetryPolicy.ts"
 
@@ -266,13 +267,7 @@ const readAll = async (body: ReadableStream<Uint8Array>, max: number): Promise<U
     if (total > max) throw new BodyTooLarge()
     chunks.push(chunk)
   }
-  const bytes = new Uint8Array(total)
-  let offset = 0
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset)
-    offset += chunk.byteLength
-  }
-  return bytes
+  return concatBytes(chunks, total)
 }
 
 const isBodyTooLarge = (error: unknown): boolean => {

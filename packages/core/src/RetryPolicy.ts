@@ -23,7 +23,7 @@
 import { Clock, Duration, Effect, Random, Result, Schedule } from "effect"
 import { RedirectError, RequestTimeoutError, RetriesExhaustedError, type TokenError } from "./Errors.ts"
 import { emitRequestTo, type RequestEvent, safeUrl } from "./Events.ts"
-import { canReplay, type Handler, type Outgoing, SendError } from "./internal/outgoing.ts"
+import { canReplay, discard, type Handler, type Outgoing, SendError } from "./internal/outgoing.ts"
 
 /**
  * @since 0.1.0
@@ -490,7 +490,3 @@ const isAbortError = (error: unknown): boolean =>
   typeof error === "object" && error !== null && (error as { name?: unknown }).name === "AbortError"
 
 const isTimeout = (error: unknown): boolean => error instanceof RequestTimeoutError
-
-/** Releases a response we will not hand out, so its connection can be reused. */
-const discard = (response: Response) =>
-  Effect.promise(() => response.body?.cancel().catch(() => {}) ?? Promise.resolve())

@@ -27,6 +27,7 @@ import { HttpClient, HttpClientRequest, type HttpClientResponse } from "effect/h
 import * as ClientAuth from "./ClientAuth.ts"
 import { InvalidTokenResponseError, OAuthError, RateLimitedError, TokenEndpointError } from "./Errors.ts"
 import * as Grant from "./Grant.ts"
+import { concatBytes } from "./internal/bytes.ts"
 import { parseRetryAfter } from "./RetryPolicy.ts"
 
 /** Token responses are small; a larger body is a misrouted request or an attack. */
@@ -159,13 +160,7 @@ const readCapped = (
       })
     )
     if (total > max) return Option.none()
-    const bytes = new Uint8Array(total)
-    let offset = 0
-    for (const chunk of chunks) {
-      bytes.set(chunk, offset)
-      offset += chunk.byteLength
-    }
-    return Option.some(new TextDecoder().decode(bytes))
+    return Option.some(new TextDecoder().decode(concatBytes(chunks, total)))
   }).pipe(Effect.mapError((error) => TokenEndpointError.fromCause("transport", error.reason?.cause ?? error)))
 
 const parseJson = (text: string): unknown => {

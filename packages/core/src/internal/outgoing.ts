@@ -172,6 +172,10 @@ export const anySignal = (a: AbortSignal, b: AbortSignal): AbortSignal => {
   return controller.signal
 }
 
+/** Releases a response we will not hand out, so its connection can be reused. */
+export const discard = (response: Response): Effect.Effect<void> =>
+  Effect.promise(() => response.body?.cancel().catch(() => {}) ?? Promise.resolve())
+
 /** A failure of the transport (fetch rejected), kept as it was thrown. */
 export class SendError extends Data.TaggedError("SendError")<{ readonly cause: unknown }> {}
 
