@@ -175,8 +175,12 @@ export const problemDetails = (options: ProblemDetailsOptions = {}): ErrorReques
     }
     if (res.headersSent) return next(error)
     if (clientGone(res)) return
-    const response = CoreProxy.problem(problem.status, problem.title, problem.detail)
-    if (problem.retryAfter !== undefined) response.headers.set("retry-after", String(problem.retryAfter))
+    const response = CoreProxy.problem(
+      problem.status,
+      problem.title,
+      problem.detail,
+      problem.retryAfter === undefined ? undefined : { "retry-after": String(problem.retryAfter) }
+    )
     sendResponse(response, res, { replace: true }).catch(next)
   }
 }

@@ -22,7 +22,7 @@
  *
  * @since 0.1.0
  */
-import { Proxy as CoreProxy } from "@authfetch/core"
+import { Proxy as CoreProxy, Problem } from "@authfetch/core"
 
 const TOKEN_ERRORS = new Set([
   "OAuthError",
@@ -32,22 +32,10 @@ const TOKEN_ERRORS = new Set([
   "TokenStoreError"
 ])
 
-/** Reason phrases of the 4xx statuses an upstream problem may be passed on with. */
-const CLIENT_ERRORS: Readonly<Record<number, string>> = {
-  400: "Bad Request",
-  403: "Forbidden",
-  404: "Not Found",
-  405: "Method Not Allowed",
-  406: "Not Acceptable",
-  409: "Conflict",
-  410: "Gone",
-  412: "Precondition Failed",
-  413: "Content Too Large",
-  415: "Unsupported Media Type",
-  422: "Unprocessable Content",
-  428: "Precondition Required",
-  429: "Too Many Requests"
-}
+/** The 4xx statuses an upstream problem may be passed on with (titled by `Problem.reasonPhrase`). */
+const CLIENT_ERRORS: ReadonlySet<number> = new Set([
+  400, 403, 404, 405, 406, 409, 410, 412, 413, 415, 422, 428, 429
+])
 
 const tagOf = (error: unknown): string | undefined => {
   const tag = typeof error === "object" && error !== null ? (error as { _tag?: unknown })._tag : undefined
@@ -105,8 +93,10 @@ export const problemFor = (error: unknown): Response | undefined => {
     if (status === 401 || status === 407) {
       return CoreProxy.problem(502, "Bad Gateway", "The upstream refused our credentials.")
     }
-    if (typeof status === "number" && CLIENT_ERRORS[status] !== undefined) {
-      return CoreProxy.problem(status, CLIENT_ERRORS[status], `The upstream answered ${status}.`)
+    const title =
+      typeof status === "number" && CLIENT_ERRORS.has(status) ? Problem.reasonPhrase(status) : undefined
+    if (title !== undefined) {
+      return CoreProxy.problem(status as number, title, `The upstream answered ${status}.`)
     }
     return CoreProxy.problem(502, "Bad Gateway", "The upstream failed.")
   }

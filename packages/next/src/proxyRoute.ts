@@ -147,33 +147,16 @@ export const pathBelowMount = async (
   if (raw.length < segments.length) return refuse("does not match the route")
   const below = raw.slice(raw.length - segments.length)
   // Each raw segment must be the one Next decoded into the parameter; otherwise the split is unknown.
-  if (below.some((segment, i) => safeDecode(segment) !== segments[i] && safeDecode(segment) !== undefined)) {
+  if (
+    below.some((segment, i) => {
+      const decoded = safeDecode(segment)
+      return decoded !== undefined && decoded !== segments[i]
+    })
+  ) {
     return refuse("does not match the route")
   }
   return `/${below.join("/")}${search}`
 }
-
-/**
- * The core's response with its body locked to a stream of our own.
- *
- * The core's handler answers with `new Response(upstream.body, ...)` and lets
- * the upstream `Response` go. undici (Node's fetch, and the Edge runtime's)
- * cancels the body of a `Response` that is garbage-collected while its stream
- * is still unlocked, and that stream is the one our answer carries: under
- * load, a collection between the handler's return and Next reading the body
- * left the caller with a cancelled body (500 concurrent requests: 18 of them).
- * Piping it through an identity `TransformStream` locks it at once, in the
- * same microtask as the return, before any finalizer can run. (Asked of the
- * core: do this in `Proxy.createProxyHandler`, which Express shares.)
- */
-const holdBody = (response: Response): Response =>
-  response.body === null
-    ? response
-    : new Response(response.body.pipeThrough(new TransformStream<Uint8Array, Uint8Array>()), {
-        status: response.status,
-        statusText: response.statusText,
-        headers: response.headers
-      })
 
 /**
  * The proxy as route-handler exports: `export const { GET, HEAD, POST, PUT,
@@ -225,7 +208,7 @@ export const createProxyRoute = (options: Lazy<ProxyRouteOptions>): ProxyRoute =
       const { handle, prefix } = build()
       const below = await pathBelowMount(request, context, prefix)
       if (typeof below !== "string") return below
-      return holdBody(await handle(request, below))
+      return await handle(request, below)
     } catch (error) {
       if (request.signal.aborted) throw error
       const response = problemFor(error)

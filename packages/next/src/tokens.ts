@@ -62,8 +62,11 @@ const registry = (): Registry => {
  *
  * @since 0.1.0
  */
-export const getTokenSource = (config: TokenSourceConfig, options?: CreateOptions): TokenSourceHandle => {
-  const key = Config.cacheKey(config)
+export const getTokenSource = (config: TokenSourceConfig, options?: CreateOptions): TokenSourceHandle =>
+  registered(Config.cacheKey(config), config, options)
+
+/** The registry's source under `key` (the configuration's cache key), created if there is none. */
+const registered = (key: string, config: TokenSourceConfig, options?: CreateOptions): TokenSourceHandle => {
   const sources = registry()
   const existing = sources.get(key)
   if (existing !== undefined) return existing
@@ -154,24 +157,36 @@ export interface LazyTokenSource {
  * @since 0.1.0
  */
 export const tokenSource = (config: ConfigInput, options?: CreateOptions): LazyTokenSource => {
-  let resolved: TokenSourceConfig | undefined
+  // The cache key is worked out once: `peek` runs on every request.
+  let resolved: { readonly config: TokenSourceConfig; readonly key: string } | undefined
   const source = () => {
-    resolved ??= typeof config === "function" ? config() : config
-    return getTokenSource(resolved, options)
+    if (resolved === undefined) {
+      const value = typeof config === "function" ? config() : config
+      resolved = { config: value, key: Config.cacheKey(value) }
+    }
+    return registered(resolved.key, resolved.config, options)
   }
-  return {
-    getToken: () => {
-      try {
-        return source().getToken()
-      } catch (error) {
-        return Promise.reject(error)
-      }
-    },
-    peek: () => (resolved === undefined ? undefined : source().peek()),
-    invalidate: (token) => source().invalidate(token),
-    source
-  }
+  return { ...lazily(source, () => (resolved === undefined ? undefined : source())), source }
 }
+
+/**
+ * Promise tokens over a source resolved at its first use: `getToken` rejects
+ * (never throws) when resolving fails, and `peek` gives nothing until then.
+ */
+const lazily = (
+  resolve: () => PromiseTokens,
+  ifResolved: () => PromiseTokens | undefined
+): PromiseTokens & { readonly peek: () => AccessToken | undefined } => ({
+  getToken: () => {
+    try {
+      return resolve().getToken()
+    } catch (error) {
+      return Promise.reject(error)
+    }
+  },
+  peek: () => ifResolved()?.peek?.(),
+  invalidate: (token) => resolve().invalidate(token)
+})
 
 const isConfig = (value: object): value is TokenSourceConfig => "tokenUrl" in value && "clientId" in value
 
@@ -195,15 +210,5 @@ export const toTokens = (input: TokensInput): Tokens => {
     }
     return resolved
   }
-  return {
-    getToken: () => {
-      try {
-        return tokens().getToken()
-      } catch (error) {
-        return Promise.reject(error)
-      }
-    },
-    peek: () => (resolved === undefined ? undefined : resolved.peek?.()),
-    invalidate: (token) => tokens().invalidate(token)
-  }
+  return lazily(tokens, () => resolved)
 }

@@ -1,8 +1,8 @@
 /**
  * A proxied response body must survive a garbage collection between the
- * route's return and Next reading it. The core's handler wraps the upstream
- * body in a new `Response` and drops the upstream one, whose finalizer in
- * undici cancels the shared stream; `createProxyRoute` locks the body first.
+ * route's return and Next reading it. The core's handler drops the upstream
+ * `Response`, whose finalizer in undici cancels an unlocked body stream; the
+ * handler pipes the body into a stream of its own first, which locks it.
  * Needs `--expose-gc` (set in vitest.config.ts for this project).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
