@@ -193,8 +193,7 @@ export const attachAuth = (
   }
   const baseURL = instance.defaults.baseURL
   const origins = options.origins ?? (baseURL ? [baseURL] : [])
-  const budget = options.retry === false ? false : (options.retry?.budget ?? new RetryPolicy.RetryBudget())
-  const retry = options.retry === false ? false : { ...options.retry, budget }
+  const retry = RetryPolicy.withBudget(options.retry)
   if (origins.length === 0) {
     throw new InvalidConfigError({
       problems: ["attachAuth needs instance.defaults.baseURL or options.origins: the token goes nowhere else"]

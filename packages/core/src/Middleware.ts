@@ -35,7 +35,13 @@ import {
   wireOf
 } from "./internal/outgoing.ts"
 import * as Problem from "./Problem.ts"
-import { isRetryableStatus, type RequestRetryOptions, RetryBudget, retrying } from "./RetryPolicy.ts"
+import {
+  isRetryableStatus,
+  type RequestRetryOptions,
+  RetryBudget,
+  retrying,
+  withBudget
+} from "./RetryPolicy.ts"
 import type { AccessToken } from "./Token.ts"
 
 /**
@@ -340,10 +346,9 @@ export const authFetch = (tokens: Tokens, options: AuthFetchOptions = {}): typeo
   const next =
     options.fetch ?? ((input: RequestInfo | URL, init?: RequestInit) => globalThis.fetch(input, init))
   // One budget for both paths: the fast path credits it for final answers, as the retry step would.
-  const retryOptions = options.retry === false ? undefined : options.retry
-  const budget = options.retry === false ? undefined : budgetOf(retryOptions)
-  const retry: RequestRetryOptions | false =
-    options.retry === false ? false : { ...retryOptions, budget: budget ?? (false as const) }
+  const retry = withBudget(options.retry)
+  const retryOptions = retry === false ? undefined : retry
+  const budget = retryOptions?.budget === false ? undefined : retryOptions?.budget
   const handler = pipeline(tokens, { ...options, origins, retry })(wireOf(next as Fetch))
   const promised = "get" in tokens ? undefined : tokens
   const fast =

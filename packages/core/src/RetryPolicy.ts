@@ -295,6 +295,23 @@ export class RetryBudget {
 }
 
 /**
+ * Retry options with their budget made concrete (the one given, `false` for
+ * none, else a new one), so that every policy built from them shares it:
+ * `authFetch`'s two paths, or each fetch an adapter builds for one instance.
+ *
+ * @example
+ * ```ts
+ * const retry = RetryPolicy.withBudget({ maxRetries: 3 })
+ * const a = authFetch(tokens, { baseUrl, retry })
+ * const b = authFetch(tokens, { baseUrl, retry, fetch: otherFetch }) // same budget as a
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const withBudget = (retry: RequestRetryOptions | false | undefined): RequestRetryOptions | false =>
+  retry === false ? false : { ...retry, budget: retry?.budget ?? new RetryBudget() }
+
+/**
  * What one attempt of an API request came to, as seen by the retry decision.
  *
  * @since 0.1.0

@@ -39,7 +39,6 @@
  * @since 0.1.0
  */
 import {
-  type AuthFetchOptions,
   authFetch,
   InvalidConfigError,
   Problem,
@@ -299,14 +298,7 @@ export const authKyOptions = (tokens: Tokens, options: AuthKyOptions = {}): KyOp
     })
   }
   // One budget for every request of this instance, whatever fetch a later `extend` brings.
-  const retryOptions: AuthFetchOptions["retry"] =
-    auth?.retry === false
-      ? false
-      : {
-          ...auth?.retry,
-          budget:
-            auth?.retry?.budget === false ? false : (auth?.retry?.budget ?? new RetryPolicy.RetryBudget())
-        }
+  const retryOptions = RetryPolicy.withBudget(auth?.retry)
   const built = new WeakMap<Fetch, Fetch>()
   const policyOver = (next: Fetch): Fetch => {
     let fetch = built.get(next)
