@@ -172,15 +172,7 @@ export const sendJson = (
   body: unknown,
   headers: Record<string, string> = {},
   contentType = "application/json; charset=utf-8"
-): void => {
-  const text = JSON.stringify(body)
-  res.writeHead(status, {
-    ...headers,
-    "Content-Type": contentType,
-    "Content-Length": String(Buffer.byteLength(text))
-  })
-  res.end(text)
-}
+): void => sendText(res, status, JSON.stringify(body), contentType, headers)
 
 /** Writes a text answer, as is (used for bodies that must not be re-serialised). */
 export const sendText = (

@@ -375,20 +375,16 @@ const wealthcareGrant = async (
     return
   }
   const fail = (error: string, description: string) => tokenError(res, log, 400, error, description)
+  // A new grant (no refresh family yet): the requested scope checked, then tokens issued.
+  const issueScoped = (offline: boolean, subject: string) => {
+    const scope = resolveScope(params.get("scope"), client.scopes, offline)
+    if (!scope.ok) return fail("invalid_scope", scope.description)
+    issueTokens(ctx, res, log, { client, grantType: grant, scope: scope.scope, subject, familyId: undefined })
+  }
 
   switch (grant) {
-    case "client_credentials": {
-      const scope = resolveScope(params.get("scope"), client.scopes, false)
-      if (!scope.ok) return fail("invalid_scope", scope.description)
-      issueTokens(ctx, res, log, {
-        client,
-        grantType: grant,
-        scope: scope.scope,
-        subject: client.clientId,
-        familyId: undefined
-      })
-      return
-    }
+    case "client_credentials":
+      return issueScoped(false, client.clientId)
 
     case "password": {
       const username = params.get("username")
@@ -400,16 +396,7 @@ const wealthcareGrant = async (
       // compare even for an unknown user, so timing does not tell which usernames exist
       const matches = sameSecret(password, user?.password ?? "\u0000no-such-user")
       if (user === undefined || !matches) return fail("invalid_grant", "Invalid username or password")
-      const scope = resolveScope(params.get("scope"), client.scopes, true)
-      if (!scope.ok) return fail("invalid_scope", scope.description)
-      issueTokens(ctx, res, log, {
-        client,
-        grantType: grant,
-        scope: scope.scope,
-        subject: user.username,
-        familyId: undefined
-      })
-      return
+      return issueScoped(true, user.username)
     }
 
     case "authorization_code": {
