@@ -108,16 +108,24 @@ const asMiddleware =
   (step: (wire: ReturnType<typeof wireOf>) => Handler<unknown>): FetchMiddleware =>
   (next) => {
     const handler = step(wireOf(next as Fetch))
-    return (input, init) => {
-      let outgoing: Outgoing
-      try {
-        outgoing = fromArgs(input, init)
-      } catch (error) {
-        return Promise.reject(error)
-      }
-      return runAsFetch(handler(outgoing), outgoing.signal)
-    }
+    const run = (outgoing: Outgoing) => runAsFetch(handler(outgoing), outgoing.signal)
+    return (input, init) => callWith(input, init, run)
   }
+
+/** Takes a fetch call apart and runs it; one that cannot be (a bad URL) rejects, as fetch does. */
+const callWith = <A>(
+  input: RequestInfo | URL,
+  init: RequestInit | undefined,
+  run: (outgoing: Outgoing) => Promise<A>
+): Promise<A> => {
+  let outgoing: Outgoing
+  try {
+    outgoing = fromArgs(input, init)
+  } catch (error) {
+    return Promise.reject(error)
+  }
+  return run(outgoing)
+}
 
 /**
  * Attaches the bearer token to requests for the allowed origins, follows
@@ -350,6 +358,7 @@ export const authFetch = (tokens: Tokens, options: AuthFetchOptions = {}): typeo
   const retryOptions = retry === false ? undefined : retry
   const budget = retryOptions?.budget === false ? undefined : retryOptions?.budget
   const handler = pipeline(tokens, { ...options, origins, retry })(wireOf(next as Fetch))
+  const viaPipeline = (outgoing: Outgoing) => runAsFetch(handler(outgoing), outgoing.signal)
   const promised = "get" in tokens ? undefined : tokens
   const fast =
     promised === undefined
@@ -366,17 +375,11 @@ export const authFetch = (tokens: Tokens, options: AuthFetchOptions = {}): typeo
           isRetryableStatus:
             retry === false ? () => false : (status) => isRetryableStatus(status, retryOptions),
           onFinal: budget === undefined ? () => {} : () => budget.deposit(),
-          continueWith: (outgoing) => runAsFetch(handler(outgoing), outgoing.signal)
+          continueWith: viaPipeline
         })
   const resolve = options.baseUrl === undefined ? undefined : resolverFor(options.baseUrl)
-  const call: typeof globalThis.fetch = (input, init) => {
-    let outgoing: Outgoing
-    try {
-      outgoing = fromArgs(typeof input === "string" && resolve ? resolve(input) : input, init)
-    } catch (error) {
-      return Promise.reject(error) // as fetch: a bad URL or init rejects, it does not throw
-    }
-    return fast?.(outgoing) ?? runAsFetch(handler(outgoing), outgoing.signal)
-  }
+  const run = (outgoing: Outgoing) => fast?.(outgoing) ?? viaPipeline(outgoing)
+  const call: typeof globalThis.fetch = (input, init) =>
+    callWith(typeof input === "string" && resolve ? resolve(input) : input, init, run)
   return options.problemDetails ? withProblemDetails()(call) : call
 }
