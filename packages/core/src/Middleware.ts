@@ -22,8 +22,8 @@
 import { Duration, Effect } from "effect"
 import { type AuthorizeOptions, authorizing, originMatcher, type TokenAccess } from "./Authorize.ts"
 import { isSecureOrigin } from "./Config.ts"
-import { InvalidConfigError, RequestTimeoutError, type TokenError } from "./Errors.ts"
-import { type RequestEvent, safeUrl } from "./Events.ts"
+import { InvalidConfigError, type RequestTimeoutError, type TokenError } from "./Errors.ts"
+import type { RequestEvent } from "./Events.ts"
 import { firstAttempt } from "./internal/firstAttempt.ts"
 import {
   direct,
@@ -32,6 +32,7 @@ import {
   type Handler,
   type Outgoing,
   runAsFetch,
+  timedOut,
   wireOf
 } from "./internal/outgoing.ts"
 import * as Problem from "./Problem.ts"
@@ -172,14 +173,7 @@ const timingOut =
     return (outgoing) =>
       Effect.timeoutOrElse(next(outgoing), {
         duration,
-        orElse: () =>
-          Effect.fail(
-            new RequestTimeoutError({
-              method: outgoing.method,
-              url: safeUrl(outgoing.url),
-              timeoutMillis: Duration.toMillis(duration)
-            })
-          )
+        orElse: () => Effect.fail(timedOut(outgoing, Duration.toMillis(duration)))
       })
   }
 

@@ -24,10 +24,18 @@
  */
 import { Effect } from "effect"
 import { actsOn } from "../Authorize.ts"
-import { RequestTimeoutError } from "../Errors.ts"
-import { safeUrl } from "../Events.ts"
+import type { RequestTimeoutError } from "../Errors.ts"
 import type { AccessToken } from "../Token.ts"
-import { anySignal, type Fetch, type Outgoing, SendError, send, takeBody } from "./outgoing.ts"
+import {
+  anySignal,
+  type Fetch,
+  type Outgoing,
+  SendError,
+  send,
+  takeBody,
+  timedOut,
+  toInit
+} from "./outgoing.ts"
 
 export interface FirstAttemptOptions {
   readonly next: Fetch
@@ -61,20 +69,19 @@ export const firstAttempt = (
     outgoing.headers.set("authorization", token.authorization())
     let timer: ReturnType<typeof setTimeout> | undefined
     let signal = outgoing.signal
-    let timedOut: AbortSignal | undefined
+    let timeoutSignal: AbortSignal | undefined
     if (timeoutMillis !== undefined) {
       const controller = new AbortController()
-      timedOut = controller.signal
+      timeoutSignal = controller.signal
       timer = setTimeout(() => controller.abort(), timeoutMillis)
-      signal = signal === undefined ? timedOut : anySignal(signal, timedOut)
+      signal = signal === undefined ? timeoutSignal : anySignal(signal, timeoutSignal)
     }
-    const init: RequestInit = {
-      ...outgoing.rest,
+    const init = toInit(outgoing, {
       method: outgoing.method,
       headers: outgoing.headers,
       body: takeBody(outgoing),
       redirect: "manual"
-    }
+    })
     const handOver = (result: Effect.Effect<Response, SendError | RequestTimeoutError>) => {
       outgoing.headers.delete("authorization")
       outgoing.first = { token, result }
@@ -94,12 +101,8 @@ export const firstAttempt = (
         if (outgoing.signal?.aborted) throw outgoing.signal.reason
         return handOver(
           Effect.fail(
-            timedOut?.aborted
-              ? new RequestTimeoutError({
-                  method: outgoing.method,
-                  url: safeUrl(outgoing.url),
-                  timeoutMillis: timeoutMillis ?? 0
-                })
+            timeoutSignal?.aborted && timeoutMillis !== undefined
+              ? timedOut(outgoing, timeoutMillis)
               : new SendError({ cause })
           )
         )

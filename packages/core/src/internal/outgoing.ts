@@ -10,7 +10,8 @@
  * never silently re-sends half a stream or a second POST.
  */
 import { Data, Effect } from "effect"
-import type { RequestTimeoutError } from "../Errors.ts"
+import { RequestTimeoutError } from "../Errors.ts"
+import { safeUrl } from "../Events.ts"
 import type { AccessToken } from "../Token.ts"
 
 export type Fetch = typeof globalThis.fetch
@@ -175,6 +176,10 @@ export const anySignal = (a: AbortSignal, b: AbortSignal): AbortSignal => {
 /** Releases a response we will not hand out, so its connection can be reused. */
 export const discard = (response: Response): Effect.Effect<void> =>
   Effect.promise(() => response.body?.cancel().catch(() => {}) ?? Promise.resolve())
+
+/** The error of an attempt that got no response headers within `timeoutMillis`. */
+export const timedOut = (outgoing: Outgoing, timeoutMillis: number): RequestTimeoutError =>
+  new RequestTimeoutError({ method: outgoing.method, url: safeUrl(outgoing.url), timeoutMillis })
 
 /** A failure of the transport (fetch rejected), kept as it was thrown. */
 export class SendError extends Data.TaggedError("SendError")<{ readonly cause: unknown }> {}
