@@ -143,12 +143,23 @@ export const fixedCount = async (fn, count, concurrency) => {
 /** `n` requests started at once; resolves with their results. */
 export const burst = (fn, n) => Promise.all(Array.from({ length: n }, () => fn()))
 
-export const formatNumber = (value, digits = 2) => {
-  if (value === null || value === undefined || Number.isNaN(value)) return "n/a"
-  if (!Number.isFinite(value)) return String(value)
-  const abs = Math.abs(value)
-  if (abs >= 1000) return Math.round(value).toLocaleString("en-US")
-  if (abs >= 100) return value.toFixed(0)
-  if (abs >= 10) return value.toFixed(1)
-  return value.toFixed(digits)
+/** The client secret the bench's token servers accept from any client id. */
+export const SECRET = "bench-secret"
+
+/**
+ * A token by hand: one client-credentials POST (what the raw floors and the
+ * plain proxies use). Throws on a non-2xx answer unless `checkStatus` is false.
+ */
+export const tokenByHand = async (tokenUrl, clientId, { checkStatus = true } = {}) => {
+  const res = await fetch(tokenUrl, {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({
+      grant_type: "client_credentials",
+      client_id: clientId,
+      client_secret: SECRET
+    })
+  })
+  if (checkStatus && !res.ok) throw new Error(`token request failed: ${res.status}`)
+  return (await res.json()).access_token
 }

@@ -23,8 +23,8 @@ import { pipeline } from "node:stream/promises"
 import { createTokenSource } from "@authfetch/core"
 import express from "express"
 import { Agent, setGlobalDispatcher } from "undici"
+import { SECRET, tokenByHand } from "./lib.mjs"
 
-const SECRET = "bench-secret"
 const servers = []
 const sources = []
 
@@ -37,19 +37,6 @@ const listen = (server) =>
     servers.push(server)
     server.listen(0, "127.0.0.1", () => resolve(`http://127.0.0.1:${server.address().port}`))
   })
-
-const tokenByHand = async (tokenUrl, clientId) => {
-  const res = await fetch(tokenUrl, {
-    method: "POST",
-    headers: { "content-type": "application/x-www-form-urlencoded" },
-    body: new URLSearchParams({
-      grant_type: "client_credentials",
-      client_id: clientId,
-      client_secret: SECRET
-    })
-  })
-  return (await res.json()).access_token
-}
 
 /** A web Response written to a Node response (status, headers, streamed body). */
 const send = async (response, res) => {
@@ -111,7 +98,7 @@ const start = async ({ upstream, tokenUrl }) => {
   }
 
   {
-    const authorization = `Bearer ${await tokenByHand(tokenUrl, "proxy-express-plain")}`
+    const authorization = `Bearer ${await tokenByHand(tokenUrl, "proxy-express-plain", { checkStatus: false })}`
     const app = express()
     app.use("/bff", (req, res, next) => {
       fetch(upstream + req.url, {
@@ -133,7 +120,7 @@ const start = async ({ upstream, tokenUrl }) => {
   }
 
   {
-    const authorization = `Bearer ${await tokenByHand(tokenUrl, "proxy-next-plain")}`
+    const authorization = `Bearer ${await tokenByHand(tokenUrl, "proxy-next-plain", { checkStatus: false })}`
     const GET = (request) => {
       const target = request.url.slice(request.url.indexOf("/bff/") + 4)
       return fetch(upstream + target, {

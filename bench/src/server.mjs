@@ -23,7 +23,7 @@ let ttlSeconds = 3600
 let tokenLatencyMs = 0
 
 /** token value → { clientId, issuedAtNs, expiresAtMs, revoked } */
-let tokens = new Map()
+const tokens = new Map()
 let counters = fresh()
 function fresh() {
   return { tokenRequests: {}, tokenTotal: 0, api: {}, apiTotal: 0, api401: 0, connections: 0 }
@@ -137,9 +137,6 @@ process.on("message", (message) => {
       return reply(true)
     case "revokeAll":
       for (const entry of tokens.values()) entry.revoked = true
-      return reply(true)
-    case "forget":
-      tokens = new Map()
       return reply(true)
     case "config":
       if (message.ttlSeconds !== undefined) ttlSeconds = message.ttlSeconds

@@ -16,8 +16,9 @@ import axios from "axios"
 import { createAuthRefresh } from "axios-auth-refresh"
 import ky from "ky"
 import * as oauth from "oauth4webapi"
+import { SECRET, tokenByHand } from "./lib.mjs"
 
-export const SECRET = "bench-secret"
+export { SECRET }
 
 const fromResponse = async (res) => {
   const issued = res.headers.get("x-token-issued-at")
@@ -34,20 +35,11 @@ const failed = (error) => ({
   error: error?.code ?? error?._tag ?? error?.name ?? "error"
 })
 
-/** A token by hand: one client-credentials POST (what the raw floors use). */
-const tokenByHand = async (env, clientId) => {
-  const res = await fetch(env.tokenUrl, {
-    method: "POST",
-    headers: { "content-type": "application/x-www-form-urlencoded" },
-    body: new URLSearchParams({
-      grant_type: "client_credentials",
-      client_id: clientId,
-      client_secret: SECRET
-    })
-  })
-  if (!res.ok) throw new Error(`token request failed: ${res.status}`)
-  return (await res.json()).access_token
-}
+/** A system's `{ get(path), close() }`: `send(path)`'s answer through `read`, a throw through `failed`. */
+const client = (send, read, close = async () => {}) => ({
+  get: (path) => send(path).then(read, failed),
+  close
+})
 
 const coreSource = (env, clientId) =>
   createTokenSource({ tokenUrl: env.tokenUrl, clientId, clientSecret: SECRET })
@@ -58,123 +50,106 @@ export const SYSTEMS = [
     id: "raw-fetch",
     label: "raw fetch (floor)",
     kind: "floor",
-    package: "fetch (Node built-in, undici)",
     packages: [],
     make: async (env, clientId) => {
-      const headers = { authorization: `Bearer ${await tokenByHand(env, clientId)}` }
-      return {
-        get: (path) => fetch(env.apiBase + path, { headers }).then(fromResponse, failed),
-        close: async () => {}
-      }
+      const headers = { authorization: `Bearer ${await tokenByHand(env.tokenUrl, clientId)}` }
+      return client((path) => fetch(env.apiBase + path, { headers }), fromResponse)
     }
   },
   {
     id: "raw-axios",
     label: "raw axios (axios floor)",
     kind: "floor",
-    package: "axios",
     packages: ["axios"],
     make: async (env, clientId) => {
       const instance = axios.create({
         baseURL: env.apiBase,
-        headers: { Authorization: `Bearer ${await tokenByHand(env, clientId)}` }
+        headers: { Authorization: `Bearer ${await tokenByHand(env.tokenUrl, clientId)}` }
       })
-      return {
-        get: (path) => instance.get(path).then(fromAxios, failed),
-        close: async () => {}
-      }
+      return client((path) => instance.get(path), fromAxios)
     }
   },
   {
     id: "raw-ky",
     label: "raw ky (ky floor)",
     kind: "floor",
-    package: "ky",
     packages: ["ky"],
     make: async (env, clientId) => {
       const api = ky.create({
         prefix: env.apiBase,
-        headers: { authorization: `Bearer ${await tokenByHand(env, clientId)}` },
+        headers: { authorization: `Bearer ${await tokenByHand(env.tokenUrl, clientId)}` },
         throwHttpErrors: false
       })
-      return {
-        get: (path) => api.get(path.slice(1)).then(fromResponse, failed),
-        close: async () => {}
-      }
+      return client((path) => api.get(path.slice(1)), fromResponse)
     }
   },
   {
     id: "core",
     label: "ours: authFetch (core)",
     kind: "ours",
-    package: "@authfetch/core",
     packages: ["@authfetch/core", "effect"],
     make: async (env, clientId) => {
       const tokens = coreSource(env, clientId)
       const api = authFetch(tokens, { baseUrl: env.apiBase })
-      return {
-        get: (path) => api(path).then(fromResponse, failed),
-        close: () => tokens.dispose()
-      }
+      return client(
+        (path) => api(path),
+        fromResponse,
+        () => tokens.dispose()
+      )
     }
   },
   {
     id: "ky",
     label: "ours: @authfetch/ky",
     kind: "ours",
-    package: "@authfetch/ky + ky",
     packages: ["@authfetch/ky", "ky"],
     make: async (env, clientId) => {
       const tokens = coreSource(env, clientId)
       const api = ky.create(authKyOptions(tokens, { prefix: env.apiBase, throwHttpErrors: false }))
-      return {
-        get: (path) => api.get(path.slice(1)).then(fromResponse, failed),
-        close: () => tokens.dispose()
-      }
+      return client(
+        (path) => api.get(path.slice(1)),
+        fromResponse,
+        () => tokens.dispose()
+      )
     }
   },
   {
     id: "axios",
     label: "ours: @authfetch/axios",
     kind: "ours",
-    package: "@authfetch/axios + axios",
     packages: ["@authfetch/axios", "axios"],
     make: async (env, clientId) => {
       const tokens = coreSource(env, clientId)
       const instance = axios.create({ baseURL: env.apiBase, timeout: 30_000 })
       attachAuth(instance, tokens)
-      return {
-        get: (path) => instance.get(path).then(fromAxios, failed),
-        close: () => tokens.dispose()
-      }
+      return client(
+        (path) => instance.get(path),
+        fromAxios,
+        () => tokens.dispose()
+      )
     }
   },
   {
     id: "badgateway",
     label: "@badgateway/oauth2-client OAuth2Fetch",
     kind: "peer",
-    package: "@badgateway/oauth2-client",
     packages: ["@badgateway/oauth2-client"],
     make: async (env, clientId) => {
-      const client = new OAuth2Client({
+      const oauth2 = new OAuth2Client({
         server: new URL(env.tokenUrl).origin,
         tokenEndpoint: env.tokenUrl,
         clientId,
         clientSecret: SECRET,
         authenticationMethod: "client_secret_post"
       })
-      const wrapper = new OAuth2Fetch({ client, getNewToken: () => client.clientCredentials() })
-      return {
-        get: (path) => wrapper.fetch(env.apiBase + path).then(fromResponse, failed),
-        close: async () => {}
-      }
+      const wrapper = new OAuth2Fetch({ client: oauth2, getNewToken: () => oauth2.clientCredentials() })
+      return client((path) => wrapper.fetch(env.apiBase + path), fromResponse)
     }
   },
   {
     id: "axios-auth-refresh",
     label: "axios + axios-auth-refresh",
     kind: "peer",
-    package: "axios-auth-refresh + axios",
     packages: ["axios-auth-refresh", "axios"],
     // As its README shows: a request interceptor sets the token held in a
     // variable; the refresh logic runs on a 401 and fetches a new token.
@@ -197,17 +172,13 @@ export const SYSTEMS = [
         )
         token = data.access_token
       })
-      return {
-        get: (path) => instance.get(path).then(fromAxios, failed),
-        close: async () => {}
-      }
+      return client((path) => instance.get(path), fromAxios)
     }
   },
   {
     id: "oauth4webapi",
     label: "oauth4webapi + hand-rolled cache",
     kind: "peer",
-    package: "oauth4webapi",
     packages: ["oauth4webapi"],
     // The cache a partner writes around oauth4webapi's client credentials:
     // reuse the token until shortly before expiry (10 % of its lifetime, at

@@ -24,11 +24,12 @@ import { ROWS as ALL_ROWS, resetFaults } from "./src/rows.ts"
 import {
   addCounts,
   type CellResult,
+  COUNT_COLUMNS,
   type Counts,
+  countCells,
   DEFAULT_TUNING,
   emptyCounts,
   formatTable,
-  type Harness,
   runWave,
   startHarness
 } from "./src/runner.ts"
@@ -73,7 +74,6 @@ const elapsed = () => `${((performance.now() - started) / 1000).toFixed(0)}s`
 
 interface Lane {
   readonly name: string
-  harness: Harness | undefined
   /** per row: counts and milliseconds spent */
   readonly byRow: Map<string, { counts: Counts; ms: number }>
   readonly total: Counts
@@ -85,7 +85,6 @@ interface Lane {
 
 const lanes: Array<Lane> = integrations.map((integration) => ({
   name: integration.name,
-  harness: undefined,
   byRow: new Map(),
   total: emptyCounts(),
   current: "starting",
@@ -104,7 +103,6 @@ const runLane = async (lane: Lane, integrationNo: number): Promise<void> => {
     tuning,
     label: `soak · ${profile} · ${integration.name}`
   })
-  lane.harness = harness
   const env = harness.env
   let duplicatesSeen = 0
   try {
@@ -149,27 +147,10 @@ const runLane = async (lane: Lane, integrationNo: number): Promise<void> => {
 }
 
 const progress = () => {
-  const header = [
-    "integration",
-    "sent",
-    "ok",
-    "lost",
-    "dup",
-    "resent",
-    "not retried",
-    "faults",
-    "leaks",
-    "now"
-  ]
+  const header = ["integration", ...COUNT_COLUMNS, "leaks", "now"]
   const rows = lanes.map((l) => [
     l.name,
-    String(l.total.sent),
-    String(l.total.ok),
-    String(l.total.lost),
-    String(l.total.duplicated),
-    String(l.total.resent),
-    String(l.total.notRetried),
-    String(l.total.injected),
+    ...countCells(l.total),
     String(l.leaks.length),
     l.error === undefined ? l.current : `crashed: ${String(l.error)}`
   ])

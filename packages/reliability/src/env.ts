@@ -25,8 +25,6 @@ export class Die {
   #pending = 0
   #cycle = 0
   #position = 0
-  rolls = 0
-  hits = 0
 
   off(): void {
     this.#mode = "off"
@@ -47,7 +45,6 @@ export class Die {
 
   /** the sandbox's `random`: 0 hits every rate, 1 hits none */
   readonly roll = (): number => {
-    this.rolls++
     let hit = false
     if (this.#mode === "budget" && this.#pending > 0) {
       this.#pending--
@@ -56,7 +53,6 @@ export class Die {
       hit = this.#position < this.#cycle
       this.#position = (this.#position + 1) % (this.#cycle + 1)
     }
-    if (hit) this.hits++
     return hit ? 0 : 1
   }
 }
@@ -223,7 +219,6 @@ export interface Env {
   readonly apiBaseUrl: string
   /** replaces the sandbox's faults (the latency helper's included) */
   setFaults(faults: Faults): void
-  readonly faults: Faults
   /**
    * Latency on `endpoint` until the first request it delayed is abandoned by
    * its client (the sandbox reports it with status 0): a slow answer that
@@ -277,9 +272,6 @@ export const startEnv = async (options: EnvOptions): Promise<Env> => {
     die,
     tokenUrl: gateway?.tokenUrl ?? sandbox.tokenUrl,
     apiBaseUrl: sandbox.apiBaseUrl,
-    get faults() {
-      return faults
-    },
     setFaults: (next) => {
       latencyOn = undefined
       faults = next

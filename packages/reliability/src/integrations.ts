@@ -137,8 +137,6 @@ export interface IntegrationContext {
 
 export interface Integration {
   readonly name: string
-  /** a proxy is called by a plain fetch from outside; a client is the application's own */
-  readonly kind: "client" | "proxy"
   make(context: IntegrationContext): Promise<Client>
 }
 
@@ -151,12 +149,38 @@ const textOf = async (response: Response): Promise<string> => {
   }
 }
 
+/** A response's body read as text, then captured as `where`; resolves to its status. */
+const captured = async (capture: Capture, where: string, response: Response): Promise<number> => {
+  const body = await textOf(response)
+  capture.response(where, response.status, response.headers, body)
+  return response.status
+}
+
+/**
+ * The outcome of `send` (which resolves to the status that reached the
+ * caller), never rejecting: an error is captured as `errorWhere`, and is a
+ * response when `statusOf` finds one in it.
+ */
+const settle = async (
+  capture: Capture,
+  errorWhere: string,
+  send: () => Promise<number>,
+  statusOf?: (error: unknown) => number | undefined
+): Promise<Outcome> => {
+  try {
+    return { kind: "response", status: await send() }
+  } catch (error) {
+    capture.error(errorWhere, error)
+    const status = statusOf?.(error)
+    return status === undefined ? { kind: "error", error } : { kind: "response", status }
+  }
+}
+
 // ---------------------------------------------------------------------------
 // clients
 
 const coreAuthFetch: Integration = {
   name: "authFetch",
-  kind: "client",
   make: async ({ tokenConfig, apiBaseUrl, retry, attemptTimeoutMs, onRequestEvent, wire, capture }) => {
     const tokens = createTokenSource(tokenConfig)
     const api = authFetch(tokens, {
@@ -167,21 +191,18 @@ const coreAuthFetch: Integration = {
       onEvent: onRequestEvent
     })
     return {
-      send: async (request) => {
-        try {
-          const response = await api(request.path, {
-            method: request.method,
-            headers: request.headers,
-            body: request.body ?? null
-          })
-          const body = await textOf(response)
-          capture.response("authFetch response", response.status, response.headers, body)
-          return { kind: "response", status: response.status }
-        } catch (error) {
-          capture.error("authFetch error", error)
-          return { kind: "error", error }
-        }
-      },
+      send: (request) =>
+        settle(capture, "authFetch error", async () =>
+          captured(
+            capture,
+            "authFetch response",
+            await api(request.path, {
+              method: request.method,
+              headers: request.headers,
+              body: request.body ?? null
+            })
+          )
+        ),
       dispose: () => tokens.dispose()
     }
   }
@@ -189,7 +210,6 @@ const coreAuthFetch: Integration = {
 
 const effectAuthHttpClient: Integration = {
   name: "AuthHttpClient",
-  kind: "client",
   make: async ({ tokenConfig, apiBaseUrl, retry, attemptTimeoutMs, onRequestEvent, wire, capture }) => {
     const origin = new URL(apiBaseUrl).origin
     const ApiClient = AuthHttpClient.layer({
@@ -216,12 +236,7 @@ const effectAuthHttpClient: Integration = {
           capture.response("AuthHttpClient response", response.status, response.headers, body)
           return response.status
         }).pipe(Effect.provideService(FetchHttpClient.Fetch, fetch))
-        try {
-          return { kind: "response", status: await runtime.runPromise(program) }
-        } catch (error) {
-          capture.error("AuthHttpClient error", error)
-          return { kind: "error", error }
-        }
+        return settle(capture, "AuthHttpClient error", () => runtime.runPromise(program))
       },
       dispose: () => runtime.dispose()
     }
@@ -230,7 +245,6 @@ const effectAuthHttpClient: Integration = {
 
 const kyClient: Integration = {
   name: "ky",
-  kind: "client",
   make: async ({ tokenConfig, apiBaseUrl, retry, attemptTimeoutMs, onRequestEvent, wire, capture }) => {
     const tokens = createTokenSource(tokenConfig)
     const api = ky.create(
@@ -242,21 +256,22 @@ const kyClient: Integration = {
       })
     )
     return {
-      send: async (request) => {
-        try {
-          const response = await api(request.path, {
-            method: request.method,
-            headers: request.headers,
-            ...(request.body === undefined ? {} : { body: request.body })
-          })
-          capture.response("ky response", response.status, response.headers, await textOf(response))
-          return { kind: "response", status: response.status }
-        } catch (error) {
-          capture.error("ky error", error)
-          if (isHTTPError(error)) return { kind: "response", status: error.response.status }
-          return { kind: "error", error }
-        }
-      },
+      send: (request) =>
+        settle(
+          capture,
+          "ky error",
+          async () =>
+            captured(
+              capture,
+              "ky response",
+              await api(request.path, {
+                method: request.method,
+                headers: request.headers,
+                ...(request.body === undefined ? {} : { body: request.body })
+              })
+            ),
+          (error) => (isHTTPError(error) ? error.response.status : undefined)
+        ),
       dispose: () => tokens.dispose()
     }
   }
@@ -264,7 +279,6 @@ const kyClient: Integration = {
 
 const axiosClient: Integration = {
   name: "axios",
-  kind: "client",
   make: async ({ tokenConfig, apiBaseUrl, retry, attemptTimeoutMs, onRequestEvent, wire, capture }) => {
     const tokens = createTokenSource(tokenConfig)
     const http = axios.getAdapter("http")
@@ -277,28 +291,31 @@ const axiosClient: Integration = {
     })
     const detach = attachAuth(api, tokens, { retry, onEvent: onRequestEvent })
     return {
-      send: async (request) => {
-        try {
-          const response = await api.request({
-            method: request.method,
-            url: request.path,
-            headers: request.headers,
-            data: request.body
-          })
-          capture.response("axios response", response.status, { ...response.headers }, String(response.data))
-          capture.text(
-            "axios response object",
-            JSON.stringify({ config: response.config, request: response.request })
-          )
-          return { kind: "response", status: response.status }
-        } catch (error) {
-          capture.error("axios error", error)
-          if (axios.isAxiosError(error) && error.response) {
-            return { kind: "response", status: error.response.status }
-          }
-          return { kind: "error", error }
-        }
-      },
+      send: (request) =>
+        settle(
+          capture,
+          "axios error",
+          async () => {
+            const response = await api.request({
+              method: request.method,
+              url: request.path,
+              headers: request.headers,
+              data: request.body
+            })
+            capture.response(
+              "axios response",
+              response.status,
+              { ...response.headers },
+              String(response.data)
+            )
+            capture.text(
+              "axios response object",
+              JSON.stringify({ config: response.config, request: response.request })
+            )
+            return response.status
+          },
+          (error) => (axios.isAxiosError(error) && error.response ? error.response.status : undefined)
+        ),
       dispose: async () => {
         detach()
         await tokens.dispose()
@@ -338,29 +355,22 @@ const BROWSER_TOKEN = "browser-session-token-for-the-bff"
 /** What a browser does: one plain fetch to our server (with its cookie), no retries of its own. */
 const browserSend =
   (name: string, base: string, capture: Capture) =>
-  async (request: BatchRequest): Promise<Outcome> => {
-    try {
-      const response = await fetch(`${base}${request.path}`, {
-        method: request.method,
-        headers: {
-          ...request.headers,
-          cookie: "session=browser-session-cookie",
-          authorization: `Bearer ${BROWSER_TOKEN}`
-        },
-        body: request.body ?? null
-      })
-      capture.response(
+  (request: BatchRequest): Promise<Outcome> =>
+    settle(capture, `${name} browser fetch error`, async () =>
+      captured(
+        capture,
         `${name} response to the browser`,
-        response.status,
-        response.headers,
-        await textOf(response)
+        await fetch(`${base}${request.path}`, {
+          method: request.method,
+          headers: {
+            ...request.headers,
+            cookie: "session=browser-session-cookie",
+            authorization: `Bearer ${BROWSER_TOKEN}`
+          },
+          body: request.body ?? null
+        })
       )
-      return { kind: "response", status: response.status }
-    } catch (error) {
-      capture.error(`${name} browser fetch error`, error)
-      return { kind: "error", error }
-    }
-  }
+    )
 
 const proxyOptions = (
   tokens: TokenSourceHandle,
@@ -381,7 +391,6 @@ const proxyOptions = (
  */
 const expressProxy: Integration = {
   name: "express proxy",
-  kind: "proxy",
   make: async (context) => {
     const [{ default: express }, { createProxy, problemDetails }] = await Promise.all([
       import("express"),
@@ -411,7 +420,6 @@ const HOP_BY_HOP = new Set(["connection", "keep-alive", "transfer-encoding", "up
  */
 const nextProxy: Integration = {
   name: "next proxy",
-  kind: "proxy",
   make: async (context) => {
     const { createProxyRoute } = await import("@authfetch/next")
     const tokens = createTokenSource(context.tokenConfig)

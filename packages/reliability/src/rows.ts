@@ -40,11 +40,6 @@ export interface FaultRow {
   /** how many faults were injected (a row that injected nothing proves nothing) */
   readonly injected?: (env: Env) => number
   /**
-   * a hard fault: nothing can succeed (every request may fail), run for the
-   * leak sweep: it fills the capture with errors, events and error responses
-   */
-  readonly hard?: boolean
-  /**
    * send the requests of a wave a few milliseconds apart, in order, so that a
    * per-wave fault budget hits the first ones (by default they leave together:
    * eight requests meet a revoked token at once)
@@ -129,6 +124,19 @@ const CORRUPTIONS: ReadonlyArray<(body: string) => { status: number; contentType
 ]
 
 let corruptionNo = 0
+
+/** A hard fault: `endpoint` answers 503 to every request from the first wave on; anything may fail. */
+const downRow = (endpoint: "token" | "api", id: string, description: string): FaultRow => ({
+  id,
+  description,
+  beforeWave: (env, wave) => {
+    if (wave !== 0) return
+    env.setFaults({ [endpoint]: { errorRate: 1, errorStatus: 503 } })
+    env.die.budget(Number.MAX_SAFE_INTEGER)
+  },
+  mayFail: () => true,
+  injected: (env) => withFaults(env, endpoint, "error")
+})
 
 export const ROWS: ReadonlyArray<FaultRow> = [
   { id: "none", description: "no fault: the control row" },
@@ -318,25 +326,16 @@ export const ROWS: ReadonlyArray<FaultRow> = [
  * crash or a hang), and every failure is scanned.
  */
 export const HARD_ROWS: ReadonlyArray<FaultRow> = [
-  {
-    id: "token down",
-    description:
-      "the token endpoint answers 503 to every request: every request fails once its retries are spent",
-    hard: true,
-    beforeWave: (env, wave) => {
-      if (wave !== 0) return
-      env.setFaults({ token: { errorRate: 1, errorStatus: 503 } })
-      env.die.budget(Number.MAX_SAFE_INTEGER)
-    },
-    mayFail: () => true,
-    injected: (env) => withFaults(env, "token", "error")
-  },
+  downRow(
+    "token",
+    "token down",
+    "the token endpoint answers 503 to every request: every request fails once its retries are spent"
+  ),
   {
     id: "token echoes the request",
     description:
       "the token endpoint answers invalid_client with the request body and Authorization header echoed in error_description and error_uri (scripted gateway)",
     gateway: true,
-    hard: true,
     beforeWave: (env, wave) => {
       if (wave !== 0 || !env.gateway) return
       env.gateway.script = (_n, request) =>
@@ -353,18 +352,11 @@ export const HARD_ROWS: ReadonlyArray<FaultRow> = [
     mayFail: () => true,
     injected: (env) => env.gateway?.scripted ?? 0
   },
-  {
-    id: "api down",
-    description: "the API answers 503 to every request: retries are spent, the 503 reaches the caller",
-    hard: true,
-    beforeWave: (env, wave) => {
-      if (wave !== 0) return
-      env.setFaults({ api: { errorRate: 1, errorStatus: 503 } })
-      env.die.budget(Number.MAX_SAFE_INTEGER)
-    },
-    mayFail: () => true,
-    injected: (env) => withFaults(env, "api", "error")
-  }
+  downRow(
+    "api",
+    "api down",
+    "the API answers 503 to every request: retries are spent, the 503 reaches the caller"
+  )
 ]
 
 /** The rows run again on the WealthCare profile (password grant, offline_access: refresh tokens). */

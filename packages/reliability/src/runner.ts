@@ -380,33 +380,36 @@ export const runCell = async (options: {
   }
 }
 
+/** The count columns of the summary table and of the soak's progress, in order. */
+export const COUNT_COLUMNS: ReadonlyArray<string> = [
+  "sent",
+  "ok",
+  "lost",
+  "dup",
+  "resent",
+  "not retried",
+  "faults"
+]
+
+/** The cells under `COUNT_COLUMNS`. */
+export const countCells = (counts: Counts): Array<string> => [
+  String(counts.sent),
+  String(counts.ok),
+  String(counts.lost),
+  String(counts.duplicated),
+  String(counts.resent),
+  String(counts.notRetried),
+  String(counts.injected)
+]
+
 /** The summary table: integration × fault, sent / ok / lost / duplicated (and the rest). */
 export const formatTable = (results: ReadonlyArray<CellResult>): string => {
-  const header = [
-    "profile",
-    "fault",
-    "integration",
-    "sent",
-    "ok",
-    "lost",
-    "dup",
-    "resent",
-    "not retried",
-    "faults",
-    "tokens",
-    "ms"
-  ]
+  const header = ["profile", "fault", "integration", ...COUNT_COLUMNS, "tokens", "ms"]
   const rows = results.map((r) => [
     r.profile,
     r.row,
     r.integration,
-    String(r.sent),
-    String(r.ok),
-    String(r.lost),
-    String(r.duplicated),
-    String(r.resent),
-    String(r.notRetried),
-    String(r.injected),
+    ...countCells(r),
     String(r.tokenRequests),
     String(r.durationMs)
   ])
@@ -415,13 +418,7 @@ export const formatTable = (results: ReadonlyArray<CellResult>): string => {
     "all",
     `${new Set(results.map((r) => `${r.profile} ${r.row}`)).size} faults`,
     `${new Set(results.map((r) => r.integration)).size} integrations`,
-    String(total.sent),
-    String(total.ok),
-    String(total.lost),
-    String(total.duplicated),
-    String(total.resent),
-    String(total.notRetried),
-    String(total.injected),
+    ...countCells(total),
     String(total.tokenRequests),
     String(results.reduce((sum, r) => sum + r.durationMs, 0))
   ])
