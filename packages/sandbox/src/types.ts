@@ -100,6 +100,11 @@ export interface EndpointFaults {
   rateLimit429?: { count?: number; rate?: number; retryAfterSeconds?: number }
   /** 0..1 chance of destroying the socket without answering */
   dropRate?: number
+  /**
+   * API only: paths below `/api` (a prefix, such as `"/v1/admin"`) answered `401` whatever
+   * the token, as a route the client may not call; a valid token stays valid elsewhere
+   */
+  unauthorizedPaths?: Array<string>
 }
 
 /**

@@ -208,6 +208,7 @@ export const handleApi = async (
   if (check.state !== "valid") {
     return refuseToken(ctx, res, log, check.state, url.pathname, check.record.expiresAt)
   }
+  if (ctx.faults.api.isUnauthorized(path)) return refuseToken(ctx, res, log, "unknown", url.pathname)
 
   if (route === undefined) {
     return sendProblem(res, 404, "Not Found", "No such resource", url.pathname)

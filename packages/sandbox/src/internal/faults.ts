@@ -30,7 +30,18 @@ const checkNumber = (value: unknown, where: string, min: number, max: number, in
 const checkEndpoint = (value: unknown, where: string): void => {
   if (value === undefined) return
   if (!isObject(value)) throw new TypeError(`${where} must be an object`)
-  checkKeys(value, ["latencyMs", "errorRate", "errorStatus", "rateLimit429", "dropRate"], where)
+  checkKeys(
+    value,
+    ["latencyMs", "errorRate", "errorStatus", "rateLimit429", "dropRate", "unauthorizedPaths"],
+    where
+  )
+  const paths = value.unauthorizedPaths
+  if (
+    paths !== undefined &&
+    !(Array.isArray(paths) && paths.every((p) => typeof p === "string" && p.startsWith("/")))
+  ) {
+    throw new TypeError(`${where}.unauthorizedPaths must be an array of paths starting with "/"`)
+  }
   checkNumber(value.latencyMs, `${where}.latencyMs`, 0, 120_000)
   checkNumber(value.errorRate, `${where}.errorRate`, 0, 1)
   checkNumber(value.dropRate, `${where}.dropRate`, 0, 1)
@@ -81,6 +92,13 @@ export class EndpointFaultState {
   constructor(faults: EndpointFaults | undefined) {
     this.#faults = faults ?? {}
     this.#remaining429 = faults?.rateLimit429?.count ?? 0
+  }
+
+  /** whether `path` (below `/api`) is one answered `401` whatever the token */
+  isUnauthorized(path: string): boolean {
+    return (this.#faults.unauthorizedPaths ?? []).some(
+      (prefix) => path === prefix || path.startsWith(prefix.endsWith("/") ? prefix : `${prefix}/`)
+    )
   }
 
   decide(random: () => number): FaultDecision {
