@@ -18,8 +18,8 @@
  *
  * @since 0.1.0
  */
-import { Effect } from "effect"
-import { RedirectError, type RequestTimeoutError, type TokenError } from "./Errors.ts"
+import { Clock, Duration, Effect } from "effect"
+import { RedirectError, type RequestTimeoutError, TokenEndpointError, type TokenError } from "./Errors.ts"
 import { emitRequestTo, type RequestEvent, safeUrl } from "./Events.ts"
 import {
   canReplay,
@@ -43,6 +43,8 @@ import type { AccessToken } from "./Token.ts"
 export interface TokenAccess {
   readonly get: Effect.Effect<AccessToken, TokenError>
   readonly invalidate: (token: AccessToken) => Effect.Effect<void>
+  /** `get` bounded in time, failing fast when the token budget is spent (see `TokenSource.Shape`) */
+  readonly getWithin?: ((maxWaitMillis: number) => Effect.Effect<AccessToken, TokenError>) | undefined
 }
 
 /**
@@ -59,8 +61,29 @@ export interface AuthorizeOptions {
    * points); default `"follow"` (without the token).
    */
   readonly crossOriginRedirects?: "follow" | "refuse" | undefined
+  /**
+   * The longest wait for a token before a request fails (`RateLimitedError` when the
+   * client's token budget is what it waits for); default: no bound
+   */
+  readonly maxTokenWait?: Duration.Input | undefined
+  /**
+   * After a replay with a newly acquired token was answered `401` too, further `401`s
+   * with that token are returned as they are, without invalidating it or requesting
+   * another, for this long after its minting. Default 10 s. Why: a path that always
+   * answers `401` would otherwise spend a token request per call (WEX: 100 a minute).
+   */
+  readonly unauthorizedCooldown?: Duration.Input | undefined
   readonly onEvent?: ((event: RequestEvent) => void) | undefined
 }
+
+/** Default `unauthorizedCooldown`. */
+export const DEFAULT_UNAUTHORIZED_COOLDOWN: Duration.Duration = Duration.seconds(10)
+
+/**
+ * Tokens whose replay after a `401` was answered `401` too, and when. Keyed by
+ * the token object, which every request of one source shares; forgotten with it.
+ */
+const failedReplays = new WeakMap<AccessToken, number>()
 
 /** Fetch standard: the redirect statuses. */
 const REDIRECTS = new Set([301, 302, 303, 307, 308])
@@ -148,6 +171,24 @@ const redirectFailure = (reason: RedirectError["reason"], message: string) =>
 export const authorizing = (tokens: TokenAccess, options: AuthorizeOptions) => {
   const isAllowed = originMatcher(options.origins)
   const maxRedirects = options.maxRedirects ?? 20
+  const cooldownMillis = Duration.toMillis(
+    Duration.fromInputUnsafe(options.unauthorizedCooldown ?? DEFAULT_UNAUTHORIZED_COOLDOWN)
+  )
+  const maxWait =
+    options.maxTokenWait === undefined
+      ? undefined
+      : Duration.toMillis(Duration.fromInputUnsafe(options.maxTokenWait))
+  // The wait for a token is bounded like the request: a spent budget fails fast.
+  const getToken: Effect.Effect<AccessToken, TokenError> =
+    maxWait === undefined
+      ? tokens.get
+      : tokens.getWithin
+        ? tokens.getWithin(maxWait)
+        : Effect.timeoutOrElse(tokens.get, {
+            duration: Duration.millis(maxWait),
+            orElse: () =>
+              Effect.fail(new TokenEndpointError({ reason: "timeout", detail: "waiting for a token" }))
+          })
 
   return (wire: Wire): Handler<SendError | RequestTimeoutError | TokenError> => {
     // One logical send: every redirect hop, the token set or removed per hop.
@@ -239,26 +280,46 @@ export const authorizing = (tokens: TokenAccess, options: AuthorizeOptions) => {
         if (handedOver === undefined && (!isAllowed(outgoing.url) || outgoing.headers.has("authorization"))) {
           return (yield* sendFollowing(outgoing, undefined)).response
         }
-        const token = handedOver?.token ?? (yield* tokens.get)
+        const token = handedOver?.token ?? (yield* getToken)
         const first = yield* sendFollowing(outgoing, token, handedOver?.result)
         if (first.response.status !== 401 || !first.authorized) return first.response
-        // RFC 6750 section 3.1: invalid_token means "obtain a new one and retry";
-        // any 401 to a bearer request is treated so, once.
-        yield* tokens.invalidate(token)
         const event = {
           at: Date.now(),
           method: outgoing.method,
           url: safeUrl(outgoing.url),
           tokenId: token.id
         }
+        // This token already failed a replay: the 401s are not about the token. Within
+        // the cooldown, spend nothing on them (no invalidation, no token request).
+        const failedAt = failedReplays.get(token)
+        if (failedAt !== undefined) {
+          const left = token.receivedAt + cooldownMillis - (yield* Clock.currentTimeMillis)
+          if (left > 0) {
+            emitRequestTo(options.onEvent, { type: "unauthorized_token_kept", ...event, cooldownMillis: left })
+            return first.response
+          }
+        }
+        // RFC 6750 section 3.1: invalid_token means "obtain a new one and retry";
+        // any 401 to a bearer request is treated so, once.
+        yield* tokens.invalidate(token)
         if (!canReplay(outgoing)) {
           emitRequestTo(options.onEvent, { type: "unauthorized_not_replayable", ...event })
           return first.response
         }
+        const fresh = yield* getToken
+        // The source kept the token (it judged the 401 not to be about it): nothing to replay with.
+        if (fresh === token) {
+          emitRequestTo(options.onEvent, { type: "unauthorized_token_kept", ...event, cooldownMillis: 0 })
+          return first.response
+        }
         yield* discard(first.response)
-        const fresh = yield* tokens.get
         emitRequestTo(options.onEvent, { type: "unauthorized_retry", ...event })
-        return (yield* sendFollowing(outgoing, fresh)).response
+        const replay = yield* sendFollowing(outgoing, fresh)
+        if (replay.response.status === 401 && replay.authorized) {
+          failedReplays.set(fresh, yield* Clock.currentTimeMillis)
+          emitRequestTo(options.onEvent, { type: "unauthorized_after_replay", ...event, tokenId: fresh.id })
+        }
+        return replay.response
       })
   }
 }

@@ -17,7 +17,8 @@
  *
  * @since 0.1.0
  */
-import { Duration, Option, type Redacted } from "effect"
+import { sha256 } from "@noble/hashes/sha2.js"
+import { Duration, Option, Redacted } from "effect"
 import type * as ClientAuth from "./ClientAuth.ts"
 import type { TokenEvent } from "./Events.ts"
 import * as Grant from "./Grant.ts"
@@ -104,11 +105,12 @@ export const isSecureOrigin = (url: string): boolean => {
   }
 }
 
+/**
+ * Loopback by name or address only: `localhost`, `127.0.0.0/8`, `[::1]`. Not
+ * `*.localhost`: RFC 6761 reserves it, but Node resolves such names through DNS.
+ */
 const isLoopback = (hostname: string): boolean =>
-  hostname === "localhost" ||
-  hostname.endsWith(".localhost") ||
-  hostname === "[::1]" ||
-  /^127(\.\d{1,3}){3}$/.test(hostname)
+  hostname === "localhost" || hostname === "[::1]" || /^127(\.\d{1,3}){3}$/.test(hostname)
 
 /**
  * Every problem with a configuration, empty when it can work.
@@ -122,6 +124,9 @@ const isLoopback = (hostname: string): boolean =>
  * @since 0.1.0
  */
 export const validate = (config: TokenSourceConfig): ReadonlyArray<string> => {
+  if (typeof config !== "object" || config === null) {
+    return [`the configuration must be an object (got ${config === null ? "null" : typeof config})`]
+  }
   const problems: Array<string> = []
   if (typeof config.clientId !== "string" || config.clientId.trim() === "")
     problems.push("clientId is required")
@@ -167,20 +172,65 @@ export const validate = (config: TokenSourceConfig): ReadonlyArray<string> => {
   ] as const) {
     if (input !== undefined && !isDuration(input)) problems.push(`${name} is not a duration`)
   }
+  if (config.params !== undefined && (typeof config.params !== "object" || config.params === null)) {
+    problems.push("params must be an object of form parameters")
+  }
+  for (const name of Object.keys(config.params ?? {})) {
+    if (ENGINE_PARAMETERS.has(name)) {
+      problems.push(`params.${name} repeats a parameter the engine sets (RFC 6749 3.2: no repeats); use the option for it`)
+    } else if (typeof config.params?.[name] !== "string") {
+      problems.push(`params.${name} must be a string`)
+    }
+  }
   if (config.maxResponseBytes !== undefined && !(config.maxResponseBytes >= 1024)) {
     problems.push("maxResponseBytes must be at least 1024")
   }
   return problems
 }
 
+/** The engine sets these form parameters itself; `params` must not repeat them (RFC 6749 3.2). */
+export const ENGINE_PARAMETERS: ReadonlySet<string> = new Set([
+  "grant_type",
+  "client_id",
+  "client_secret",
+  "scope",
+  "code",
+  "redirect_uri",
+  "code_verifier",
+  "refresh_token",
+  "username",
+  "password",
+  "audience",
+  "resource"
+])
+
+const digest = (parts: ReadonlyArray<unknown>): string =>
+  base64url(sha256(new TextEncoder().encode(JSON.stringify(parts))))
+
+const base64url = (bytes: Uint8Array): string => {
+  let binary = ""
+  for (const byte of bytes) binary += String.fromCharCode(byte)
+  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "")
+}
+
+const sorted = (entries: ReadonlyArray<readonly [string, string]>) =>
+  entries.slice().sort(([a, x], [b, y]) => (a < b ? -1 : a > b ? 1 : x < y ? -1 : x > y ? 1 : 0))
+
 /**
- * The identity of the tokens this configuration produces. Contains no secret
- * (for a password grant: the username, not the password), so a shared store may
- * use it as a key as it is.
+ * The identity of the tokens this configuration produces: a SHA-256 digest
+ * (base64url) of everything that makes a token someone's — token URL, client,
+ * grant type and its subject (the username of a password grant; the
+ * authorization code and redirect URI of a code grant; a configured refresh
+ * token), scope, audience, resources and extra parameters. Values go into the
+ * digest, never into the key, so the key may appear in events, logs and a
+ * shared store's key names. Two configurations that could yield different
+ * tokens never share a key; the client secret and a password are not part of
+ * it (one client, one user).
  *
  * @example
  * ```ts
  * cacheKey({ tokenUrl, clientId: "a", scope: "x y" }) === cacheKey({ tokenUrl, clientId: "a", scope: ["y", "x"] }) // true
+ * cacheKey({ tokenUrl, clientId: "a" }) // "tk_3q2+7w..." (a digest: no value can be read from it)
  * ```
  *
  * @since 0.1.0
@@ -189,24 +239,45 @@ export const cacheKey = (config: TokenSourceConfig): string => {
   const grant = config.grant ?? Grant.clientCredentials()
   const scope = normalizeScope(config.scope)?.split(" ").sort().join(" ")
   const resource = config.resource === undefined ? undefined : [config.resource].flat().slice().sort()
-  const params = config.params
-    ? Object.entries(config.params).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    : []
   const subject =
     grant.type === "password"
-      ? grant.username
+      ? [grant.username]
       : grant.type === "authorization_code"
-        ? grant.redirectUri
-        : undefined
-  return JSON.stringify([
-    "authfetch/v1",
+        ? [Redacted.value(grant.code), grant.redirectUri]
+        : grant.type === "refresh_token"
+          ? [Redacted.value(grant.refreshToken)]
+          : []
+  const refreshToken =
+    config.refreshToken === undefined
+      ? null
+      : Redacted.isRedacted(config.refreshToken)
+        ? Redacted.value(config.refreshToken)
+        : config.refreshToken
+  return `tk_${digest([
+    "authfetch/v2",
     config.tokenUrl,
     config.clientId,
     grant.type,
-    subject ?? null,
+    subject,
+    refreshToken,
     scope ?? null,
     config.audience ?? null,
     resource ?? null,
-    params
-  ])
+    sorted(Object.entries(config.params ?? {}))
+  ])}`
 }
+
+/**
+ * The key of a client's token-request budget: token URL and client id, as a
+ * digest. Providers limit token requests per client (WEX: 100 a minute), so
+ * every source of one client shares one budget, whatever its scope or grant.
+ *
+ * @example
+ * ```ts
+ * budgetKey({ tokenUrl, clientId: "a", scope: "x" }) === budgetKey({ tokenUrl, clientId: "a", scope: "y" }) // true
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const budgetKey = (config: Pick<TokenSourceConfig, "tokenUrl" | "clientId">): string =>
+  `cl_${digest(["authfetch/client/v1", config.tokenUrl, config.clientId])}`

@@ -35,6 +35,44 @@ const describeCause = (cause: unknown): string | undefined => {
 }
 
 /**
+ * The error codes of the OAuth 2.0 specifications, for completion and
+ * exhaustive checks; a server's own code is any other string.
+ *
+ * - RFC 6749 5.2 (token endpoint): `invalid_request`, `invalid_client`,
+ *   `invalid_grant`, `unauthorized_client`, `unsupported_grant_type`, `invalid_scope`
+ * - RFC 6749 4.1.2.1 (authorization endpoint): `access_denied`,
+ *   `unsupported_response_type`, `server_error`, `temporarily_unavailable`
+ * - RFC 6750 3.1 (resource server): `invalid_token`, `insufficient_scope`
+ * - RFC 7009 2.2.1 (revocation): `unsupported_token_type`
+ * - RFC 9449 (DPoP): `invalid_dpop_proof`, `use_dpop_nonce`
+ * - RFC 8628 3.5 (device grant): `authorization_pending`, `slow_down`, `expired_token`
+ * - RFC 8707 2 (resource indicators): `invalid_target`
+ *
+ * @since 0.1.0
+ */
+export type OAuthErrorCode =
+  | "invalid_request"
+  | "invalid_client"
+  | "invalid_grant"
+  | "unauthorized_client"
+  | "unsupported_grant_type"
+  | "invalid_scope"
+  | "access_denied"
+  | "unsupported_response_type"
+  | "server_error"
+  | "temporarily_unavailable"
+  | "invalid_token"
+  | "insufficient_scope"
+  | "unsupported_token_type"
+  | "invalid_dpop_proof"
+  | "use_dpop_nonce"
+  | "authorization_pending"
+  | "slow_down"
+  | "expired_token"
+  | "invalid_target"
+  | (string & {})
+
+/**
  * The authorization server answered with an RFC 6749 section 5.2 error
  * (`invalid_client`, `invalid_grant`, `unsupported_grant_type`, `invalid_scope`,
  * `invalid_request`, `unauthorized_client`, or an extension code).
@@ -48,7 +86,7 @@ const describeCause = (cause: unknown): string | undefined => {
  */
 export class OAuthError extends Data.TaggedError("OAuthError")<{
   /** RFC 6749 5.2 `error` */
-  readonly code: string
+  readonly code: OAuthErrorCode
   /** RFC 6749 5.2 `error_description`, as the server wrote it */
   readonly description?: string | undefined
   /** RFC 6749 5.2 `error_uri` */
@@ -99,10 +137,17 @@ export class RateLimitedError extends Data.TaggedError("RateLimitedError")<{
  * @since 0.1.0
  */
 export class TokenEndpointError extends Data.TaggedError("TokenEndpointError")<{
-  readonly reason: "transport" | "timeout" | "status"
+  /** `redirect`: the endpoint answered 3xx, which a token request never follows (not retried) */
+  readonly reason: "transport" | "timeout" | "status" | "redirect"
   readonly status?: number | undefined
-  /** a short, secret-free account of the underlying failure */
+  /**
+   * a short, secret-free account of the failure: the transport's error, or the
+   * `detail` of an error body that is not an OAuth error (problem+json, a
+   * gateway's JSON), with every value the request carried removed
+   */
   readonly detail?: string | undefined
+  /** the `title` of such an error body (RFC 9457), scrubbed likewise */
+  readonly title?: string | undefined
 }> {
   /** @internal */
   static fromCause(reason: "transport" | "timeout", cause: unknown): TokenEndpointError {
@@ -111,9 +156,12 @@ export class TokenEndpointError extends Data.TaggedError("TokenEndpointError")<{
 
   override get message(): string {
     const detail = this.detail ? `: ${this.detail}` : ""
-    if (this.reason === "timeout") return "Token request timed out"
+    if (this.reason === "timeout") return `Token request timed out${detail}`
     if (this.reason === "transport") return `Token endpoint unreachable${detail}`
-    return `Token endpoint answered HTTP ${this.status}${detail}`
+    if (this.reason === "redirect")
+      return `Token endpoint answered HTTP ${this.status}${detail}; token requests never follow redirects`
+    const title = this.title ? ` ${this.title}` : ""
+    return `Token endpoint answered HTTP ${this.status}${title}${detail}`
   }
 }
 

@@ -150,6 +150,31 @@ export type RequestEvent =
       readonly status: number | undefined
     }
   | {
+      /**
+       * The replay with a token acquired after a `401` was answered `401` too: not a
+       * token problem (a path the client may not call, a server fault). The response
+       * goes back to the caller; the token is kept.
+       */
+      readonly type: "unauthorized_after_replay"
+      readonly at: number
+      readonly method: string
+      readonly url: string
+      readonly tokenId: number
+    }
+  | {
+      /**
+       * A `401` with a token that already failed a replay, within the cooldown after its
+       * minting: returned as it is, nothing invalidated, no token requested.
+       */
+      readonly type: "unauthorized_token_kept"
+      readonly at: number
+      readonly method: string
+      readonly url: string
+      readonly tokenId: number
+      /** when a `401` with this token may invalidate it again */
+      readonly cooldownMillis: number
+    }
+  | {
       readonly type: "redirect_authorization_dropped"
       readonly at: number
       readonly method: string

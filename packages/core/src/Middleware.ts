@@ -22,7 +22,12 @@
 import { Duration, Effect } from "effect"
 import { type AuthorizeOptions, authorizing, originMatcher, type TokenAccess } from "./Authorize.ts"
 import { isSecureOrigin } from "./Config.ts"
-import { InvalidConfigError, type RequestTimeoutError, type TokenError } from "./Errors.ts"
+import {
+  InvalidConfigError,
+  type RequestTimeoutError,
+  TokenEndpointError,
+  type TokenError
+} from "./Errors.ts"
 import type { RequestEvent } from "./Events.ts"
 import { firstAttempt } from "./internal/firstAttempt.ts"
 import {
@@ -60,7 +65,8 @@ export type FetchMiddleware = (next: typeof globalThis.fetch) => typeof globalTh
  */
 export type Tokens =
   | {
-      readonly getToken: () => Promise<AccessToken>
+      /** `maxWait`: the longest the caller waits (our handle fails fast on a spent budget) */
+      readonly getToken: (options?: GetTokenOptions) => Promise<AccessToken>
       readonly invalidate: (token: AccessToken) => Promise<void>
       /** a fresh token synchronously, when the source can tell (skips a promise on the hot path) */
       readonly peek?: (() => AccessToken | undefined) | undefined
@@ -77,18 +83,26 @@ export type Tokens =
  *
  * @since 0.1.0
  */
-export const toTokenAccess = (tokens: Tokens): TokenAccess =>
-  "get" in tokens
-    ? tokens
-    : {
-        get: Effect.suspend(() => {
-          const fresh = tokens.peek?.()
-          return fresh
-            ? Effect.succeed(fresh)
-            : Effect.tryPromise({ try: () => tokens.getToken(), catch: (error) => error as TokenError })
-        }),
-        invalidate: (token) => Effect.promise(() => tokens.invalidate(token))
-      }
+export const toTokenAccess = (tokens: Tokens): TokenAccess => {
+  if ("get" in tokens) return tokens
+  const getToken = (options?: GetTokenOptions) =>
+    Effect.suspend(() => {
+      const fresh = tokens.peek?.()
+      return fresh
+        ? Effect.succeed(fresh)
+        : Effect.tryPromise({ try: () => tokens.getToken(options), catch: (error) => error as TokenError })
+    })
+  return {
+    get: getToken(),
+    // bounded here too, for a source that does not know `maxWait`
+    getWithin: (maxWaitMillis) =>
+      Effect.timeoutOrElse(getToken({ maxWait: maxWaitMillis }), {
+        duration: Duration.millis(maxWaitMillis),
+        orElse: () => Effect.fail(new TokenEndpointError({ reason: "timeout", detail: "waiting for a token" }))
+      }),
+    invalidate: (token) => Effect.promise(() => tokens.invalidate(token))
+  }
+}
 
 /**
  * Composes middleware; the first is outermost.
@@ -243,7 +257,24 @@ export interface AuthFetchOptions {
   readonly maxRedirects?: number | undefined
   /** see `AuthorizeOptions.crossOriginRedirects`; default `"follow"` */
   readonly crossOriginRedirects?: "follow" | "refuse" | undefined
+  /** see `AuthorizeOptions.unauthorizedCooldown`; default 10 s */
+  readonly unauthorizedCooldown?: Duration.Input | undefined
   readonly onEvent?: ((event: RequestEvent) => void) | undefined
+}
+
+/**
+ * Options of one wait for a token.
+ *
+ * @since 0.1.0
+ */
+export interface GetTokenOptions {
+  /**
+   * The longest wait. When the client's token budget cannot admit a request
+   * in time, the wait fails at once with `RateLimitedError` (`retryAfterMillis`
+   * says when); a token request slower than this fails the wait with
+   * `TokenEndpointError` (`reason: "timeout"`). Default: no bound.
+   */
+  readonly maxWait?: Duration.Input | undefined
 }
 
 /**
@@ -294,14 +325,18 @@ export const pipeline = (
     origins: options.origins,
     maxRedirects: options.maxRedirects,
     crossOriginRedirects: options.crossOriginRedirects,
+    // a request waits for its token no longer than for its answer
+    maxTokenWait: options.timeout === false ? undefined : (options.timeout ?? DEFAULT_TIMEOUT),
+    unauthorizedCooldown: options.unauthorizedCooldown,
     onEvent: options.onEvent
   })
   const timeout = options.timeout === false ? undefined : timingOut(options.timeout ?? DEFAULT_TIMEOUT)
   const retry =
     options.retry === false ? undefined : retrying(options.retry, budgetOf(options.retry), options.onEvent)
   return (wire: ReturnType<typeof wireOf>): Handler<unknown> => {
-    // The timeout bounds time on the wire (each hop), not the wait for a token: a
-    // request that timed out before it was sent could not be retried safely otherwise.
+    // The timeout bounds time on the wire (each hop); the wait for a token has its own
+    // bound of the same length (`maxTokenWait`), which fails with a token error, not a
+    // timeout of a request that was never sent.
     const timedWire: typeof wire = timeout
       ? (outgoing, url, init) => timeout(() => wire(outgoing, url, init))(outgoing)
       : wire
@@ -354,18 +389,19 @@ export const authFetch = (tokens: Tokens, options: AuthFetchOptions = {}): typeo
   const handler = pipeline(tokens, { ...options, origins, retry })(wireOf(next as Fetch))
   const viaPipeline = (outgoing: Outgoing) => runAsFetch(handler(outgoing), outgoing.signal)
   const promised = "get" in tokens ? undefined : tokens
+  const timeoutMillis =
+    options.timeout === false
+      ? undefined
+      : Duration.toMillis(Duration.fromInputUnsafe(options.timeout ?? DEFAULT_TIMEOUT))
   const fast =
     promised === undefined
       ? undefined
       : firstAttempt({
           next: next as Fetch,
           peek: () => promised.peek?.(),
-          getToken: () => promised.getToken(),
+          getToken: () => promised.getToken(timeoutMillis === undefined ? undefined : { maxWait: timeoutMillis }),
           isAllowed: originMatcher(origins),
-          timeoutMillis:
-            options.timeout === false
-              ? undefined
-              : Duration.toMillis(Duration.fromInputUnsafe(options.timeout ?? DEFAULT_TIMEOUT)),
+          timeoutMillis,
           isRetryableStatus:
             retry === false ? () => false : (status) => isRetryableStatus(status, retryOptions),
           onFinal: budget === undefined ? () => {} : () => budget.deposit(),

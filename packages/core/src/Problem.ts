@@ -30,6 +30,8 @@
  */
 import { Data, Option, Schema } from "effect"
 import { ProblemDetails } from "effect/http"
+import * as knownSecrets from "./internal/knownSecrets.ts"
+import { redactText, spellings } from "./internal/redact.ts"
 
 /**
  * How much of an error body `fromResponse` reads by default: 64 KiB. Error
@@ -191,6 +193,11 @@ export interface ParseInput {
   readonly method?: string | undefined
   /** the request URL; its query, fragment and userinfo are dropped */
   readonly url?: string | undefined
+  /**
+   * values to remove from the body and the challenge (as `<redacted>`), besides
+   * the access tokens of this process, which are always removed
+   */
+  readonly secrets?: ReadonlyArray<string> | undefined
 }
 
 /**
@@ -211,6 +218,8 @@ export interface FromResponseOptions {
   readonly method?: string | undefined
   /** the request URL; its query, fragment and userinfo are dropped */
   readonly url?: string | undefined
+  /** see `ParseInput.secrets` */
+  readonly secrets?: ReadonlyArray<string> | undefined
 }
 
 // --- HTTP vocabulary ---------------------------------------------------------
@@ -627,13 +636,35 @@ const contentTypeOf = (headers: Headers): string | null => {
   }
 }
 
+/** The token values of this process and the caller's own `secrets`, in every spelling. */
+const secretsFor = (input: Partial<ParseInput> | undefined): ReadonlyArray<string> => {
+  const extra = Array.isArray(input?.secrets) ? input.secrets.filter((s) => typeof s === "string") : []
+  const known = knownSecrets.current()
+  return extra.length === 0 ? known : [...spellings(extra), ...known]
+}
+
+const redactOAuth = (
+  info: OAuthErrorInfo | undefined,
+  secrets: ReadonlyArray<string>
+): OAuthErrorInfo | undefined =>
+  info && {
+    error: redactText(info.error, secrets),
+    errorDescription: redactText(info.errorDescription, secrets),
+    scope: redactText(info.scope, secrets),
+    errorUri: redactText(info.errorUri, secrets)
+  }
+
 const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && !Array.isArray(value)
 
 /** `parse`, or with `parseBody: false` a problem that only reads the headers. */
 const build = (input: ParseInput, parseBody: boolean): ProblemDetailsError => {
   const status = input.status
-  const body = typeof input.body === "string" ? input.body : ""
+  // An API may echo the bearer token it was sent (in a detail, a debug dump, a
+  // challenge): every token value this process holds is removed before parsing, so no
+  // field of the error can carry one.
+  const secrets = secretsFor(input)
+  const body = redactText(typeof input.body === "string" ? input.body : "", secrets)
   const reason = reasonPhrase(status)
   const common = {
     status,
@@ -641,7 +672,7 @@ const build = (input: ParseInput, parseBody: boolean): ProblemDetailsError => {
     method: typeof input.method === "string" ? input.method : undefined,
     url: redactUrl(input.url)
   }
-  const challengeOAuth = oauthFromChallenges(input.headers)
+  const challengeOAuth = redactOAuth(oauthFromChallenges(input.headers), secrets)
 
   const json = parseBody && !nestsDeeperThan(body, MAX_JSON_DEPTH) ? parseLenientJson(body) : undefined
   const decoded = isObject(json) ? decodeProblem(json) : Option.none()
@@ -747,7 +778,7 @@ const bare = (input: Partial<ParseInput> | undefined): ProblemDetailsError => {
     type: ProblemDetails.blankType,
     title: reasonPhrase(status),
     extensions: {},
-    body: typeof input?.body === "string" ? input.body : "",
+    body: typeof input?.body === "string" ? redactText(input.body, secretsFor(input)) : "",
     method: typeof input?.method === "string" ? input.method : undefined,
     url: redactUrl(input?.url)
   })
@@ -849,7 +880,7 @@ export const fromResponse = async (
     const max = positiveOr(options?.maxBodyBytes, DEFAULT_MAX_BODY_BYTES)
     const timeoutMillis = positiveOr(options?.timeoutMillis, DEFAULT_TIMEOUT_MILLIS)
     const read = await readCapped(response, max, timeoutMillis)
-    return build({ status, headers, body: read.text, method, url }, read.complete)
+    return build({ status, headers, body: read.text, method, url, secrets: options?.secrets }, read.complete)
   } catch {
     return bare({ status, headers, body: "", method, url })
   }

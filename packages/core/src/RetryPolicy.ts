@@ -163,9 +163,10 @@ export const isRetryableTokenError = (error: TokenError): boolean => {
   switch (error._tag) {
     case "TokenEndpointError":
       return (
-        error.reason !== "status" ||
-        error.status === 408 ||
-        (error.status !== undefined && error.status >= 500)
+        error.reason === "transport" ||
+        error.reason === "timeout" ||
+        (error.reason === "status" &&
+          (error.status === 408 || (error.status !== undefined && error.status >= 500)))
       )
     case "RateLimitedError":
       return true

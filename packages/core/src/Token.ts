@@ -17,6 +17,7 @@
  * @since 0.1.0
  */
 import { Duration, Redacted } from "effect"
+import * as knownSecrets from "./internal/knownSecrets.ts"
 
 /**
  * Options that decide when a token is renewed.
@@ -89,6 +90,8 @@ export interface AccessToken extends AccessTokenFields {}
 export class AccessToken {
   constructor(fields: AccessTokenFields) {
     Object.assign(this, fields)
+    // so that an API echoing it back never gets it into an error or a log
+    knownSecrets.remember(Redacted.value(fields.value), fields.expiresAt)
   }
 
   /** The token value. Handle with care: never log it. */

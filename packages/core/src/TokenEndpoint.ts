@@ -23,15 +23,19 @@
  * @since 0.1.0
  */
 import { Clock, Duration, Effect, Option, Redacted, Schema, Stream } from "effect"
-import { HttpClient, HttpClientRequest, type HttpClientResponse } from "effect/http"
+import { FetchHttpClient, HttpClient, HttpClientRequest, type HttpClientResponse } from "effect/http"
 import * as ClientAuth from "./ClientAuth.ts"
 import { InvalidTokenResponseError, OAuthError, RateLimitedError, TokenEndpointError } from "./Errors.ts"
 import * as Grant from "./Grant.ts"
 import { concatBytes } from "./internal/bytes.ts"
+import { redactText, spellings } from "./internal/redact.ts"
+import { parseLenientJson } from "./Problem.ts"
 import { parseRetryAfter } from "./RetryPolicy.ts"
 
 /** Token responses are small; a larger body is a misrouted request or an attack. */
 export const DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024
+/** The shortest lifetime we accept, in seconds. */
+export const MIN_EXPIRES_IN = 1
 /** The longest lifetime we believe: ten years, in seconds. */
 export const MAX_EXPIRES_IN = 10 * 365 * 24 * 3600
 /** How long one token request may take, connection to last byte. */
@@ -77,14 +81,33 @@ export interface TokenResponse {
  * names the field and never echoes the (possibly secret) value.
  */
 const fields = {
-  access_token: { schema: Schema.NonEmptyString, required: true, expected: "a non-empty string" },
-  token_type: { schema: Schema.NonEmptyString, required: false, expected: "a non-empty string" },
-  expires_in: {
-    schema: Schema.Finite.check(Schema.isGreaterThan(0)),
-    required: false,
-    expected: "a positive number of seconds"
+  // RFC 6749 A.12 (VSCHAR) and RFC 6750 2.1: the value goes into a header as one token, so
+  // visible ASCII without spaces. A control character would make the HTTP client throw an
+  // error whose message quotes the header, token included.
+  access_token: {
+    schema: Schema.String.check(Schema.isPattern(/^[\x21-\x7e]+$/)),
+    required: true,
+    expected: "visible ASCII characters (RFC 6749 A.12)"
   },
-  refresh_token: { schema: Schema.NonEmptyString, required: false, expected: "a non-empty string" },
+  // RFC 9110 5.6.2: an auth-scheme is a token of tchars.
+  token_type: {
+    schema: Schema.String.check(Schema.isPattern(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/)),
+    required: false,
+    expected: "an HTTP token (RFC 9110 tchar)"
+  },
+  // A lifetime under a second cannot be used (it is gone before a request arrives), and
+  // accepting one would turn refresh-ahead into a loop of token requests.
+  expires_in: {
+    schema: Schema.Finite.check(Schema.isGreaterThanOrEqualTo(MIN_EXPIRES_IN)),
+    required: false,
+    expected: `a number of seconds, at least ${MIN_EXPIRES_IN}`
+  },
+  // RFC 6749 A.17: 1*VSCHAR.
+  refresh_token: {
+    schema: Schema.String.check(Schema.isPattern(/^[\x20-\x7e]+$/)),
+    required: false,
+    expected: "visible ASCII characters (RFC 6749 A.17)"
+  },
   scope: { schema: Schema.String, required: false, expected: "a string" }
 } as const
 
@@ -163,6 +186,20 @@ const readCapped = (
     return Option.some(new TextDecoder().decode(concatBytes(chunks, total)))
   }).pipe(Effect.mapError((error) => TokenEndpointError.fromCause("transport", error.reason?.cause ?? error)))
 
+/** 3xx, or 0 for an opaque redirect (a fetch in browser mode). */
+const isRedirect = (status: number): boolean => status === 0 || (status >= 300 && status < 400)
+
+/** Where a redirect points, as an origin only (its path and query may carry anything). */
+const targetOrigin = (location: string | undefined, base: string): string => {
+  if (location === undefined) return "no location"
+  try {
+    const url = new URL(location, base)
+    return url.protocol === "http:" || url.protocol === "https:" ? url.origin : `a ${url.protocol} URL`
+  } catch {
+    return "an invalid location"
+  }
+}
+
 const parseJson = (text: string): unknown => {
   try {
     return JSON.parse(text)
@@ -181,19 +218,31 @@ const secretsOf = (options: RequestOptions, applied: ClientAuth.Applied): Readon
     Redacted.isRedacted(value) ? [Redacted.value(value)] : []
   )
   if (options.secret) values.push(Redacted.value(options.secret))
+  // Extra parameters may be credentials too (`client_assertion`, vendor keys).
+  for (const [, value] of options.params ?? []) values.push(value)
   const basic = applied.headers.authorization
   if (basic) values.push(basic.replace(/^Basic /, ""))
-  // Also their form-encoded spellings, as they appear in an echoed body.
-  return [...new Set(values.flatMap((v) => [v, ClientAuth.formEncode(v), encodeURIComponent(v)]))].filter(
-    (v) => v.length >= 4
-  )
+  // Also their encoded spellings (RFC 6749 2.3.1 form-encodes before Basic), as echoed.
+  return spellings([...values, ...values.map(ClientAuth.formEncode)])
 }
 
-const scrub = (text: string | undefined, secrets: ReadonlyArray<string>): string | undefined => {
-  if (text === undefined) return undefined
-  let result = text
-  for (const secret of secrets) result = result.split(secret).join("<redacted>")
-  return result
+/** The longest server-written text kept on an error. */
+const MAX_TEXT = 300
+
+const scrub = (text: string | undefined, secrets: ReadonlyArray<string>): string | undefined =>
+  text === undefined ? undefined : redactText(text, secrets).slice(0, MAX_TEXT)
+
+/** `title` and `detail` of an error body that is not an OAuth error (problem+json, a gateway's JSON). */
+const describeBody = (
+  json: unknown,
+  secrets: ReadonlyArray<string>
+): { readonly title?: string; readonly detail?: string } => {
+  if (typeof json !== "object" || json === null || Array.isArray(json)) return {}
+  const record = json as Record<string, unknown>
+  const text = (value: unknown) => (typeof value === "string" && value.trim() !== "" ? value : undefined)
+  const title = scrub(text(record.title), secrets)
+  const detail = scrub(text(record.detail) ?? text(record.message) ?? text(record.error_description), secrets)
+  return { ...(title === undefined ? {} : { title }), ...(detail === undefined ? {} : { detail }) }
 }
 
 const buildBody = (options: RequestOptions, applied: ClientAuth.Applied): string => {
@@ -238,12 +287,26 @@ export const request = (
     const maxBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES
     const timeout = Duration.fromInputUnsafe(options.timeout ?? DEFAULT_TIMEOUT)
 
+    // A credential never follows a redirect: the form body holds the client secret, a
+    // password, a refresh token or a code verifier, and a token minted at the redirect's
+    // target is not one the configured endpoint vouches for (RFC 9700 4.11; RFC 6749 3.2
+    // names one token endpoint). `redirect: "manual"` for fetch-based clients; any 3xx fails.
+    const fetchInit = yield* Effect.serviceOption(FetchHttpClient.RequestInit)
     const exchange = Effect.gen(function* () {
-      const response = yield* client
-        .execute(req)
-        .pipe(
-          Effect.mapError((error) => TokenEndpointError.fromCause("transport", error.reason.cause ?? error))
-        )
+      const response = yield* client.execute(req).pipe(
+        Effect.provideService(FetchHttpClient.RequestInit, {
+          ...Option.getOrUndefined(fetchInit),
+          redirect: "manual"
+        }),
+        Effect.mapError((error) => TokenEndpointError.fromCause("transport", error.reason.cause ?? error))
+      )
+      if (isRedirect(response.status)) {
+        return yield* new TokenEndpointError({
+          reason: "redirect",
+          status: response.status,
+          detail: `redirect to ${targetOrigin(response.headers.location, options.tokenUrl)}`
+        })
+      }
       const receivedAt = yield* Clock.currentTimeMillis
       const text = yield* readCapped(response, maxBytes)
       return { response, receivedAt, text }
@@ -262,7 +325,7 @@ export const request = (
         ? Effect.fail(new InvalidTokenResponseError({ reason: `body larger than ${maxBytes} bytes`, status }))
         : Effect.fail(new TokenEndpointError({ reason: "status", status, detail: "oversized error body" }))
     }
-    const json = parseJson(text.value)
+    const json = status >= 200 && status < 300 ? parseJson(text.value) : parseLenientJson(text.value)
 
     if (status >= 200 && status < 300) {
       if (json === undefined) {
@@ -291,7 +354,11 @@ export const request = (
         status
       })
     }
-    return yield* new TokenEndpointError({ reason: "status", status })
+    return yield* new TokenEndpointError({
+      reason: "status",
+      status,
+      ...describeBody(json, secretsOf(options, applied))
+    })
   }).pipe(
     Effect.withSpan("authfetch.token_request", {
       attributes: { "oauth.grant_type": options.grant.type, "http.url": options.tokenUrl }

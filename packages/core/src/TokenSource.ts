@@ -49,15 +49,21 @@ import {
   type Scope
 } from "effect"
 import { FetchHttpClient, HttpClient } from "effect/http"
-import { RateLimiter } from "effect/persistence"
 import * as ClientAuth from "./ClientAuth.ts"
-import { cacheKey, normalizeScope, type TokenSourceConfig, validate } from "./Config.ts"
-import { InvalidConfigError, type OAuthError, type TokenError } from "./Errors.ts"
+import { budgetKey, cacheKey, normalizeScope, type TokenSourceConfig, validate } from "./Config.ts"
+import {
+  InvalidConfigError,
+  type OAuthError,
+  RateLimitedError,
+  TokenEndpointError,
+  type TokenError
+} from "./Errors.ts"
 import { type AcquireReason, emitTo, type TokenEvent } from "./Events.ts"
 import * as Grant from "./Grant.ts"
 import { sleepUnref } from "./internal/sleepUnref.ts"
 import * as RetryPolicy from "./RetryPolicy.ts"
 import { type AccessToken, isFresh, isUsable, makeAccessToken } from "./Token.ts"
+import * as TokenBudget from "./TokenBudget.ts"
 import * as TokenEndpoint from "./TokenEndpoint.ts"
 import * as TokenStore from "./TokenStore.ts"
 
@@ -65,6 +71,11 @@ import * as TokenStore from "./TokenStore.ts"
 export const DEFAULT_EXPIRES_IN: Duration.Duration = Duration.seconds(300)
 /** Default client-side limit on token requests: WEX's documented server limit. */
 export const DEFAULT_RATE_LIMIT = { limit: 100, window: Duration.minutes(1) } as const
+/**
+ * The least time between two background refreshes of one source: a server
+ * that answers very short lifetimes must not turn refresh-ahead into a loop.
+ */
+export const MIN_REFRESH_GAP: Duration.Duration = Duration.seconds(1)
 
 /**
  * @since 0.1.0
@@ -84,6 +95,15 @@ export interface Shape {
    * running an effect: the synchronous hot path for callers on the live clock.
    */
   readonly peek: (now: number) => AccessToken | undefined
+  /**
+   * `get`, waiting at most `maxWaitMillis` for a token. When the client's
+   * token budget cannot admit a request in time it fails at once with
+   * `RateLimitedError` (`source: "client"`, `retryAfterMillis`), without
+   * spending the budget; a token request still under way when the time is up
+   * fails the wait with `TokenEndpointError` (`reason: "timeout"`) and goes on
+   * for the next caller.
+   */
+  readonly getWithin: (maxWaitMillis: number) => Effect.Effect<AccessToken, TokenError>
 }
 
 /**
@@ -120,7 +140,7 @@ export const make = (
 ): Effect.Effect<
   Shape,
   InvalidConfigError,
-  Scope.Scope | HttpClient.HttpClient | TokenStore.TokenStore | RateLimiter.RateLimiter
+  Scope.Scope | HttpClient.HttpClient | TokenStore.TokenStore | TokenBudget.TokenBudget
 > =>
   Effect.gen(function* () {
     const problems = validate(config)
@@ -128,9 +148,10 @@ export const make = (
 
     const scope = yield* Effect.scope
     const store = yield* TokenStore.TokenStore
-    const limiter = yield* RateLimiter.RateLimiter
+    const budget = yield* TokenBudget.TokenBudget
     const httpClient = yield* HttpClient.HttpClient
     const key = cacheKey(config)
+    const clientKey = budgetKey(config)
     const grant = config.grant ?? Grant.clientCredentials()
     const clientAuth =
       config.clientAuth ?? (config.clientSecret === undefined ? "none" : "client_secret_post")
@@ -142,7 +163,11 @@ export const make = (
     }
     for (const [name, value] of Object.entries(config.params ?? {})) params.push([name, value])
     const defaultExpiresIn = Duration.fromInputUnsafe(config.defaultExpiresIn ?? DEFAULT_EXPIRES_IN)
-    const rateLimit = config.rateLimit === false ? undefined : (config.rateLimit ?? DEFAULT_RATE_LIMIT)
+    const rateLimitOption = config.rateLimit === false ? undefined : (config.rateLimit ?? DEFAULT_RATE_LIMIT)
+    const rateLimit: TokenBudget.Limit | undefined = rateLimitOption && {
+      limit: rateLimitOption.limit,
+      windowMillis: Duration.toMillis(Duration.fromInputUnsafe(rateLimitOption.window))
+    }
     const retry = RetryPolicy.forTokenRequests(config.retry)
     const refreshAhead = config.refreshAhead ?? true
     const emit = (event: TokenEvent) => emitTo(config.onEvent, event)
@@ -157,6 +182,12 @@ export const make = (
           ? config.refreshToken
           : Redacted.make(config.refreshToken, { label: "refresh_token" })
     let inflight: Deferred.Deferred<AccessToken, TokenError> | undefined
+    /** while a token request waits for the client's budget: when it will be admitted */
+    let budgetWaitUntil: number | undefined
+    /** whether the current token was handed out: refresh-ahead keeps only tokens in use fresh */
+    let handedOut = false
+    /** when the last background refresh started (refreshes keep `MIN_REFRESH_GAP` apart) */
+    let lastRefreshStart = Number.NEGATIVE_INFINITY
     let refreshFiber: Fiber.Fiber<unknown, unknown> | undefined
     /** the token whose refresh loop is running (waiting or retrying) */
     let refreshingTokenId: number | undefined
@@ -179,25 +210,17 @@ export const make = (
       attemptNo: number
     ) =>
       Effect.gen(function* () {
-        if (rateLimit) {
-          const { delay } = yield* limiter
-            .consume({
-              key: `authfetch:${key}`,
-              limit: rateLimit.limit,
-              window: rateLimit.window,
-              onExceeded: "delay"
-            })
-            .pipe(Effect.orDie)
-          if (Duration.toMillis(delay) > 0) {
-            emit({
-              type: "rate_limited",
-              at: Date.now(),
-              key,
-              source: "client",
-              waitMillis: Duration.toMillis(delay)
-            })
-            yield* Effect.sleep(delay)
-          }
+        // The client's budget, shared by every source of this client in the process:
+        // wait until it admits this request (callers with a deadline do not wait along,
+        // see `getWithin`; the wait does not keep the process alive).
+        for (let wait = rateLimit ? yield* budget.take(clientKey, rateLimit) : 0; wait > 0; ) {
+          const now = yield* Clock.currentTimeMillis
+          budgetWaitUntil = now + wait
+          emit({ type: "rate_limited", at: Date.now(), key, source: "client", waitMillis: wait })
+          yield* sleepUnref(Duration.millis(wait)).pipe(
+            Effect.ensuring(Effect.sync(() => (budgetWaitUntil = undefined)))
+          )
+          wait = rateLimit ? yield* budget.take(clientKey, rateLimit) : 0
         }
         emit({
           type: "token_requested",
@@ -371,6 +394,7 @@ export const make = (
 
     const adopt = (token: AccessToken, requested: boolean) =>
       Effect.gen(function* () {
+        if (current?.id !== token.id) handedOut = false
         current = token
         if (requested && config.onTokenChange) {
           const hook = config.onTokenChange
@@ -387,13 +411,21 @@ export const make = (
 
     // Single-flight: the first caller starts the acquisition in the source's
     // scope (a caller that gives up does not cancel it for the others).
-    const acquireShared = (reason: AcquireReason): Effect.Effect<AccessToken, TokenError> =>
+    const startShared = (reason: AcquireReason): Effect.Effect<Deferred.Deferred<AccessToken, TokenError>> =>
       Effect.suspend(() => {
-        if (inflight) return Deferred.await(inflight)
+        if (inflight) return Effect.succeed(inflight)
         const deferred = Deferred.makeUnsafe<AccessToken, TokenError>()
         inflight = deferred
         return acquire(reason).pipe(
-          Effect.tap(({ token, requested }) => adopt(token, requested)),
+          Effect.tap(({ token, requested }) =>
+            Effect.andThen(
+              adopt(token, requested),
+              Effect.sync(() => {
+                // a caller waits for this token: it is in use
+                if (reason !== "refresh_ahead") handedOut = true
+              })
+            )
+          ),
           Effect.map(({ token }) => token),
           Effect.onExit((exit) =>
             Effect.sync(() => {
@@ -402,9 +434,11 @@ export const make = (
             })
           ),
           Effect.forkIn(scope),
-          Effect.andThen(Deferred.await(deferred))
+          Effect.as(deferred)
         )
       })
+    const acquireShared = (reason: AcquireReason): Effect.Effect<AccessToken, TokenError> =>
+      Effect.flatMap(startShared(reason), Deferred.await)
 
     // One refresh loop at a time, for the token being served.
     const scheduleRefresh = (token: AccessToken, immediately = false) =>
@@ -431,11 +465,18 @@ export const make = (
     const refreshLoop = (token: AccessToken, immediately: boolean) =>
       Effect.gen(function* () {
         let now = yield* Clock.currentTimeMillis
-        while (!immediately && now < token.refreshAt) {
-          yield* sleepUnref(Duration.millis(token.refreshAt - now))
+        const refreshAt = Math.max(
+          immediately ? now : token.refreshAt,
+          lastRefreshStart + Duration.toMillis(MIN_REFRESH_GAP)
+        )
+        while (now < refreshAt) {
+          yield* sleepUnref(Duration.millis(refreshAt - now))
           now = yield* Clock.currentTimeMillis
         }
-        if (current?.id !== token.id) return
+        // A token nobody asked for is left to expire: the next caller acquires on
+        // demand. Refreshing it anyway would spend the budget with no caller at all.
+        if (current?.id !== token.id || (!immediately && !handedOut)) return
+        lastRefreshStart = now
         yield* acquireShared("refresh_ahead").pipe(
           Effect.tapError((error) =>
             Effect.flatMap(Clock.currentTimeMillis, (at) =>
@@ -467,32 +508,76 @@ export const make = (
         )
       })
 
-    const slowGet: Effect.Effect<AccessToken, TokenError> = Effect.gen(function* () {
+    /** A token from the store when it can be served, else the reason to acquire one. */
+    const fromStore: Effect.Effect<AccessToken | AcquireReason, TokenError> = Effect.gen(function* () {
       const now = yield* Clock.currentTimeMillis
       const stored = yield* store.get(key)
       if (stored && isFresh(stored, now)) {
         if (stored.id !== current?.id) yield* adopt(stored, false)
+        handedOut = true
         return stored
       }
       // Stale but still valid (a refresh failed or has not run yet): serve it
       // while a refresh runs in the background, so nobody waits (fail-static).
       if (stored && isUsable(stored, now)) {
         if (stored.id !== current?.id) current = stored
+        handedOut = true
         // The refresh loop owns retries and their backoff; start it if it is not running.
         if (refreshingTokenId !== stored.id) yield* scheduleRefresh(stored, true)
         return stored
       }
-      const reason: AcquireReason =
-        stored === undefined ? "initial" : stored.id === lastInvalidatedId ? "invalidated" : "expired"
-      return yield* acquireShared(reason)
+      return stored === undefined ? "initial" : stored.id === lastInvalidatedId ? "invalidated" : "expired"
     })
+
+    const slowGet: Effect.Effect<AccessToken, TokenError> = Effect.flatMap(fromStore, (found) =>
+      typeof found === "string" ? acquireShared(found) : Effect.succeed(found)
+    )
 
     const get: Effect.Effect<AccessToken, TokenError> = Effect.clockWith((clock) => {
       const token = current
-      return token !== undefined && isFresh(token, clock.currentTimeMillisUnsafe())
-        ? Effect.succeed(token)
-        : slowGet
+      if (token !== undefined && isFresh(token, clock.currentTimeMillisUnsafe())) {
+        handedOut = true
+        return Effect.succeed(token)
+      }
+      return slowGet
     })
+
+    const rateLimitedFor = (waitMillis: number) =>
+      new RateLimitedError({ source: "client", retryAfterMillis: Math.ceil(waitMillis) })
+
+    const getWithin = (maxWaitMillis: number): Effect.Effect<AccessToken, TokenError> =>
+      Effect.clockWith((clock) => {
+        const token = current
+        if (token !== undefined && isFresh(token, clock.currentTimeMillisUnsafe())) {
+          handedOut = true
+          return Effect.succeed(token)
+        }
+        return Effect.gen(function* () {
+          const found = yield* fromStore
+          if (typeof found !== "string") return found
+          const now = yield* Clock.currentTimeMillis
+          // Fail fast when the budget cannot admit a request in time: a request already
+          // waiting for it, or the budget as it stands (then nothing is started or spent).
+          const waiting = budgetWaitUntil === undefined ? 0 : budgetWaitUntil - now
+          const budgetWait =
+            inflight === undefined && rateLimit ? yield* budget.waitFor(clientKey, rateLimit) : waiting
+          if (budgetWait > maxWaitMillis) return yield* rateLimitedFor(budgetWait)
+          const deferred = yield* startShared(found)
+          return yield* Deferred.await(deferred).pipe(
+            Effect.timeoutOrElse({
+              duration: Duration.millis(Math.max(0, maxWaitMillis)),
+              orElse: () =>
+                Effect.flatMap(
+                  Clock.currentTimeMillis,
+                  (at): Effect.Effect<never, TokenError> =>
+                    budgetWaitUntil !== undefined && budgetWaitUntil > at
+                      ? Effect.fail(rateLimitedFor(budgetWaitUntil - at))
+                      : Effect.fail(new TokenEndpointError({ reason: "timeout", detail: "waiting for a token" }))
+                )
+            })
+          )
+        })
+      })
 
     const invalidate = (token: AccessToken): Effect.Effect<void> =>
       Effect.gen(function* () {
@@ -507,10 +592,12 @@ export const make = (
 
     const peek = (now: number): AccessToken | undefined => {
       const token = current
-      return token !== undefined && isFresh(token, now) ? token : undefined
+      if (token === undefined || !isFresh(token, now)) return undefined
+      handedOut = true
+      return token
     }
 
-    return TokenSource.of({ key, get, invalidate, peek })
+    return TokenSource.of({ key, get, getWithin, invalidate, peek })
   })
 
 /**
@@ -529,11 +616,12 @@ export const layer = (
 ): Layer.Layer<
   TokenSource,
   InvalidConfigError,
-  HttpClient.HttpClient | TokenStore.TokenStore | RateLimiter.RateLimiter
+  HttpClient.HttpClient | TokenStore.TokenStore | TokenBudget.TokenBudget
 > => Layer.effect(TokenSource, make(config))
 
 /**
- * The defaults: `fetch` transport, in-memory token store, in-memory rate limiter.
+ * The defaults: `fetch` transport, in-memory token store, the process's token
+ * budget (one per client for every source in the process).
  *
  * @example
  * ```ts
@@ -543,12 +631,8 @@ export const layer = (
  * @since 0.1.0
  */
 export const layerDependencies: Layer.Layer<
-  HttpClient.HttpClient | TokenStore.TokenStore | RateLimiter.RateLimiter
-> = Layer.mergeAll(
-  FetchHttpClient.layer,
-  TokenStore.layerMemory,
-  RateLimiter.layer.pipe(Layer.provide(RateLimiter.layerStoreMemory))
-)
+  HttpClient.HttpClient | TokenStore.TokenStore | TokenBudget.TokenBudget
+> = Layer.mergeAll(FetchHttpClient.layer, TokenStore.layerMemory, TokenBudget.layerMemory)
 
 /**
  * A token source with the default dependencies.

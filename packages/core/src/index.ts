@@ -24,9 +24,10 @@
  *
  * @since 0.1.0
  */
-import { Effect, Layer, ManagedRuntime } from "effect"
+import { Duration, Effect, Layer, ManagedRuntime } from "effect"
 import { cacheKey, type TokenSourceConfig, validate } from "./Config.ts"
 import { InvalidConfigError } from "./Errors.ts"
+import type { GetTokenOptions } from "./Middleware.ts"
 import type { AccessToken } from "./Token.ts"
 import * as TokenSource from "./TokenSource.ts"
 import type * as TokenStore from "./TokenStore.ts"
@@ -56,6 +57,7 @@ export {
   authFetch,
   compose,
   type FetchMiddleware,
+  type GetTokenOptions,
   type Tokens,
   withAuth,
   withProblemDetails,
@@ -68,6 +70,7 @@ export * as Proxy from "./Proxy.ts"
 export * as RetryPolicy from "./RetryPolicy.ts"
 export * as Token from "./Token.ts"
 export { AccessToken } from "./Token.ts"
+export * as TokenBudget from "./TokenBudget.ts"
 export * as TokenEndpoint from "./TokenEndpoint.ts"
 export * as TokenSource from "./TokenSource.ts"
 export * as TokenStore from "./TokenStore.ts"
@@ -80,8 +83,8 @@ export * as TokenStore from "./TokenStore.ts"
 export interface TokenSourceHandle extends AsyncDisposable {
   /** the cache key of this source's tokens (no secrets in it) */
   readonly key: string
-  /** a usable access token; rejects with a `TokenError` */
-  getToken(): Promise<AccessToken>
+  /** a usable access token; rejects with a `TokenError` (`maxWait`: see `GetTokenOptions`) */
+  getToken(options?: GetTokenOptions): Promise<AccessToken>
   /** the current token if it is fresh, synchronously; `undefined` means "call getToken" */
   peek(): AccessToken | undefined
   /** a resource server rejected `token`: drop it (only it) so the next `getToken` gets a new one */
@@ -133,10 +136,19 @@ export const createTokenSource = (config: TokenSourceConfig, options?: CreateOpt
   }
   return {
     key: cacheKey(config),
-    getToken: () => {
+    getToken: (getOptions) => {
       if (disposed) return Promise.reject(new InvalidConfigError({ problems: ["token source is disposed"] }))
       const fresh = source?.peek(Date.now())
       if (fresh) return Promise.resolve(fresh)
+      if (getOptions?.maxWait !== undefined) {
+        const maxWait = Duration.toMillis(Duration.fromInputUnsafe(getOptions.maxWait))
+        return runtime.runPromise(
+          Effect.flatMap(TokenSource.TokenSource, (built) => {
+            source = built
+            return built.getWithin(maxWait)
+          })
+        )
+      }
       // Callers that arrive while a token is on its way share one wait (the engine would
       // give them the same token anyway): a cold burst does not start a fiber a caller.
       waiting ??= runtime.runPromise(get).finally(() => {

@@ -24,7 +24,7 @@
  */
 import { Effect } from "effect"
 import { actsOn } from "../Authorize.ts"
-import type { RequestTimeoutError } from "../Errors.ts"
+import { type RequestTimeoutError, TokenEndpointError } from "../Errors.ts"
 import type { AccessToken } from "../Token.ts"
 import {
   anySignal,
@@ -117,8 +117,24 @@ export const firstAttempt = (
     // No fresh token: wait for one here too (the source makes one request for all waiters),
     // so a cold burst does not run a pipeline a call. The timeout starts once it is sent.
     const waited = new Promise<AccessToken>((resolve) => resolve(options.getToken())) // a throw rejects
-    return abortable(waited, outgoing.signal).then((fresh) => sendWith(outgoing, fresh))
+    return abortable(bounded(waited, timeoutMillis), outgoing.signal).then((fresh) => sendWith(outgoing, fresh))
   }
+}
+
+/**
+ * `promise`, or a `TokenEndpointError` timeout after `millis`: the wait for a token is
+ * bounded like the request, whatever the source (ours fails sooner on a spent budget).
+ */
+const bounded = <A>(promise: Promise<A>, millis: number | undefined): Promise<A> => {
+  if (millis === undefined) return promise
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new TokenEndpointError({ reason: "timeout", detail: "waiting for a token" })),
+      millis
+    )
+  })
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer))
 }
 
 /** `promise`, or its signal's reason as soon as the caller aborts. */
