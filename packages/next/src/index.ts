@@ -7,7 +7,8 @@
  *   `DELETE` for `app/api/<name>/[...path]/route.ts`, a backend-for-frontend
  *   proxy to one fixed upstream (the core's `Proxy.createProxyHandler`).
  * - `tokenSource(config)` / `getTokenSource(config)`: one token source per
- *   process and configuration, across `next dev` reloads, created lazily.
+ *   process and configuration, across `next dev` reloads, created lazily;
+ *   the registry is bounded (`configureTokenSources`: size cap, idle time).
  * - `createAuthFetch(options)`: the same fetch for server components and
  *   server actions.
  *
@@ -41,9 +42,11 @@ export {
 } from "./proxyRoute.ts"
 export {
   type ConfigInput,
+  configureTokenSources,
   disposeTokenSources,
   getTokenSource,
   type LazyTokenSource,
+  type TokenSourcesOptions,
   type TokensInput,
   tokenSource
 } from "./tokens.ts"

@@ -24,7 +24,7 @@ import { type AuthFetchOptions, authFetch as coreAuthFetch } from "@authfetch/co
 import type { NextRequest } from "next/server.js"
 import { ensureAbortSignalAny } from "./internal/abortSignalAny.ts"
 import { problemFor, unreachable } from "./problems.ts"
-import { type TokensInput, toTokens } from "./tokens.ts"
+import { invalidArguments, kindOf, type TokensInput, tokensInputProblem, toTokens } from "./tokens.ts"
 
 /**
  * A value, or a function returning it that is called at the first request (so
@@ -111,13 +111,55 @@ export const report = (onError: OnError | undefined, error: unknown, request: Re
 export const createAuthFetch = (
   options: Lazy<Omit<WithAuthFetchOptions, "onError">>
 ): typeof globalThis.fetch => {
+  const problems = optionsProblems("createAuthFetch", options)
+  if (problems.length > 0) throw invalidArguments(problems)
+  return lazyAuthFetch("createAuthFetch", options)
+}
+
+/**
+ * What is wrong with the options of `where`, each problem naming the argument
+ * (`name`: \`options\`, or \`options()\` for what a function returned). A
+ * function is not called here: its result is checked at the first request.
+ */
+const optionsProblems = (where: string, options: unknown, name = "options"): Array<string> => {
+  if (typeof options === "function" && name === "options") return []
+  if (typeof options !== "object" || options === null || Array.isArray(options)) {
+    return [
+      `${where}: \`${name}\` must be an object with \`tokens\`${name === "options" ? ", or a function returning one" : ""}, got ${kindOf(options)}`
+    ]
+  }
+  const { tokens, onError } = options as { tokens?: unknown; onError?: unknown }
+  const problems: Array<string> = []
+  const tokensProblem = tokensInputProblem(tokens, `${where}: \`${name}.tokens\``)
+  if (tokensProblem !== undefined) problems.push(tokensProblem)
+  if (onError !== undefined && onError !== false && typeof onError !== "function") {
+    problems.push(
+      `${where}: \`${name}.onError\` must be a function, false or undefined, got ${kindOf(onError)}`
+    )
+  }
+  return problems
+}
+
+/** Options resolved at the first request, and checked then (`InvalidConfigError`). */
+const resolveOptions = <A extends object>(where: string, options: Lazy<A>): A => {
+  if (typeof options !== "function") return options
+  const value: unknown = (options as () => unknown)()
+  const problems = optionsProblems(where, value, "options()")
+  if (problems.length > 0) throw invalidArguments(problems)
+  return value as A
+}
+
+const lazyAuthFetch = (
+  where: string,
+  options: Lazy<Omit<WithAuthFetchOptions, "onError">>
+): typeof globalThis.fetch => {
   let api: typeof globalThis.fetch | undefined
   return (input, init) => {
     ensureAbortSignalAny()
     if (api === undefined) {
       try {
-        const { tokens, ...rest } = resolveLazy(options)
-        api = coreAuthFetch(toTokens(tokens), rest)
+        const { tokens, ...rest } = resolveOptions(where, options)
+        api = coreAuthFetch(toTokens(tokens, `${where}: \`options.tokens\``), rest)
       } catch (error) {
         return Promise.reject(error)
       }
@@ -151,9 +193,16 @@ export const withAuthFetch = <Ctx extends object = NextRouteContext, Req extends
   handler: (request: Req, context: Ctx & AuthFetchContext) => Response | Promise<Response>,
   options: Lazy<WithAuthFetchOptions>
 ): ((request: Req, context: Ctx) => Promise<Response>) => {
+  const problems = optionsProblems("withAuthFetch", options)
+  if (typeof handler !== "function") {
+    problems.unshift(
+      `withAuthFetch: \`handler\` must be a function (request, context) => Response, got ${kindOf(handler)}`
+    )
+  }
+  if (problems.length > 0) throw invalidArguments(problems)
   let onError: OnError | undefined
-  const api = createAuthFetch(() => {
-    const { onError: reporter, ...rest } = resolveLazy(options)
+  const api = lazyAuthFetch("withAuthFetch", () => {
+    const { onError: reporter, ...rest } = resolveOptions("withAuthFetch", options)
     onError = reporter
     return rest
   })
