@@ -1,0 +1,160 @@
+/**
+ * Every public entry point of the package checks its arguments and throws
+ * `InvalidConfigError` naming the argument (never a raw `TypeError` later,
+ * never the value itself: it may be a secret). Options given as functions are
+ * checked when they are called, at the first request.
+ */
+import { createTokenSource, InvalidConfigError } from "@authfetch/core"
+import { Effect } from "effect"
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
+import { startTokenServer, type TokenServer } from "../../core/test/support/tokenServer.ts"
+import {
+  configureTokenSources,
+  createAuthFetch,
+  disposeTokenSources,
+  getTokenSource,
+  tokenSource,
+  withAuthFetch
+} from "../src/index.ts"
+
+const SECRET = "argument-secret-value"
+
+let auth: TokenServer
+let api: TokenServer
+
+beforeAll(async () => {
+  ;[auth, api] = await Promise.all([startTokenServer(), startTokenServer()])
+  api.setDefault(() => ({ status: 200, body: { ok: true } }))
+})
+afterEach(async () => {
+  await disposeTokenSources()
+})
+afterAll(async () => {
+  await Promise.all([auth.close(), api.close()])
+})
+
+const config = () => ({ tokenUrl: auth.tokenUrl, clientId: "arguments", clientSecret: SECRET })
+const handler = async () => new Response("ok")
+const noParams = { params: Promise.resolve({}) }
+
+/** The `InvalidConfigError` thrown by `run`, checked to name `name` and to hold no secret. */
+const invalid = (run: () => unknown, name: string | RegExp): InvalidConfigError => {
+  let thrown: unknown
+  try {
+    run()
+  } catch (error) {
+    thrown = error
+  }
+  expect(thrown).toBeInstanceOf(InvalidConfigError)
+  const error = thrown as InvalidConfigError
+  expect(error.message).toMatch(name)
+  expect(error.message).not.toContain(SECRET)
+  return error
+}
+
+const rejected = async (promise: Promise<unknown>, name: string | RegExp): Promise<void> => {
+  const error = await promise.then(
+    () => undefined,
+    (error: unknown) => error
+  )
+  expect(error).toBeInstanceOf(InvalidConfigError)
+  expect((error as Error).message).toMatch(name)
+  expect((error as Error).message).not.toContain(SECRET)
+}
+
+describe("withAuthFetch", () => {
+  it("handler and options", () => {
+    invalid(
+      () => withAuthFetch(null as never, { tokens: config() }),
+      "withAuthFetch: `handler` must be a function"
+    )
+    invalid(() => withAuthFetch(handler, null as never), "withAuthFetch: `options` must be an object")
+    invalid(() => withAuthFetch(handler, {} as never), "withAuthFetch: `options.tokens` must be")
+    invalid(() => withAuthFetch(handler, { tokens: null as never }), /`options\.tokens` .*got null/)
+    invalid(() => withAuthFetch(handler, { tokens: SECRET as never }), /`options\.tokens` .*got a string/)
+    invalid(() => withAuthFetch(handler, { tokens: { getToken: () => SECRET } as never }), "`options.tokens`")
+    invalid(
+      () => withAuthFetch(handler, { tokens: config(), onError: "log" as never }),
+      "withAuthFetch: `options.onError` must be a function, false or undefined"
+    )
+    // every problem at once
+    const both = invalid(() => withAuthFetch(undefined as never, { tokens: 1 as never }), "`handler`")
+    expect(both.problems).toHaveLength(2)
+  })
+
+  it("accepts every form of token source: configuration, function, Promise handle, Effect service", () => {
+    const handle = createTokenSource(config())
+    const effectShaped = { get: Effect.promise(() => handle.getToken()), invalidate: () => Effect.void }
+    for (const tokens of [config(), () => config(), handle, tokenSource(config), effectShaped]) {
+      expect(typeof withAuthFetch(handler, { tokens, baseUrl: api.url })).toBe("function")
+    }
+    return handle.dispose()
+  })
+
+  it("options from a function are checked at the first request: a 500 problem, the error names `options()`", async () => {
+    const reported: Array<unknown> = []
+    const original = console.error
+    console.error = (...args: Array<unknown>) => reported.push(args.join(" "))
+    try {
+      const GET = withAuthFetch(
+        (_request, { authFetch }) => authFetch("/v1/x"),
+        () => ({ tokens: null as never })
+      )
+      const response = await GET(new Request("http://next.local/x") as never, noParams)
+      expect(response.status).toBe(500)
+      expect(String(reported[0])).toMatch(/withAuthFetch: `options\(\)\.tokens` must be/)
+    } finally {
+      console.error = original
+    }
+  })
+})
+
+describe("createAuthFetch", () => {
+  it("options", () => {
+    invalid(() => createAuthFetch(null as never), "createAuthFetch: `options` must be an object")
+    invalid(
+      () => createAuthFetch({ tokens: 42 as never }),
+      /createAuthFetch: `options\.tokens` .*got a number/
+    )
+  })
+
+  it("a function's result is checked at the first call (the call rejects)", async () => {
+    await rejected(
+      createAuthFetch(() => null as never)("/x"),
+      "createAuthFetch: `options()` must be an object"
+    )
+    await rejected(
+      createAuthFetch({ tokens: () => null as never, baseUrl: api.url })("/x"),
+      /`options\.tokens` \(a function\) must return .*returned null/
+    )
+    const api2 = createAuthFetch(() => ({ tokens: config(), baseUrl: api.url }))
+    expect((await api2("/v1/x")).status).toBe(200)
+  })
+})
+
+describe("tokenSource, getTokenSource, configureTokenSources", () => {
+  it("tokenSource", async () => {
+    invalid(() => tokenSource(null as never), "tokenSource: `config` must be a token source configuration")
+    invalid(() => tokenSource(config(), "store" as never), "tokenSource: `options` must be")
+    await rejected(tokenSource(() => 5 as never).getToken(), "tokenSource: `config` (a function) must return")
+    await rejected(tokenSource(() => ({ ...config(), clientId: "" })).getToken(), "clientId is required")
+  })
+
+  it("getTokenSource", () => {
+    invalid(
+      () => getTokenSource(undefined as never),
+      "getTokenSource: `config` must be a token source configuration"
+    )
+    invalid(() => getTokenSource(config(), { store: 1 as never }), "getTokenSource: `options` must be")
+    invalid(() => getTokenSource({ ...config(), tokenUrl: "not a url" }), "tokenUrl is not an absolute URL")
+  })
+
+  it("configureTokenSources", () => {
+    invalid(() => configureTokenSources(null as never), "configureTokenSources: `options` must be an object")
+    invalid(() => configureTokenSources({ maxSources: 0 }), "`options.maxSources` must be a whole number")
+    invalid(() => configureTokenSources({ maxSources: 1.5 }), "`options.maxSources`")
+    invalid(() => configureTokenSources({ idleTimeout: "soon" as never }), "`options.idleTimeout` must be")
+    invalid(() => configureTokenSources({ idleTimeout: -1 }), "`options.idleTimeout`")
+    expect(() => configureTokenSources({ maxSources: 100, idleTimeout: 15 * 60_000 })).not.toThrow()
+  })
+})
