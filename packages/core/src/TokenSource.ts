@@ -8,15 +8,18 @@
  *   `TokenStore` is shared (its lock spans the acquisition);
  * - a background fiber refreshes ahead, at a jittered point before the token
  *   turns stale, so callers do not wait; its timer does not keep the process
- *   alive;
+ *   alive; only a token that was handed out is refreshed ahead (an idle source
+ *   makes no requests), and background refreshes are `MIN_REFRESH_GAP` apart;
  * - a refresh that fails while the token is still valid keeps serving it
  *   (fail-static) and retries with backoff; only callers that truly need a new
  *   token see the error;
  * - `invalidate(token)` expires exactly that token, not a newer one;
  * - a refresh token, when there is one, is used before the original grant,
  *   which is the fallback when the server rejects it;
- * - token requests obey a client-side rate limit and the server's `429`
- *   `Retry-After`; `invalid_client` asks an async secret provider once more, so a
+ * - token requests spend the client's `TokenBudget` (per token URL and client
+ *   id, shared by every source of that client) and obey the server's `429`
+ *   `Retry-After`; `getWithin` fails fast when the budget cannot admit a request
+ *   in time; `invalid_client` asks an async secret provider once more, so a
  *   rotated secret is picked up without a restart.
  *
  * @example
@@ -602,7 +605,7 @@ export const make = (
 
 /**
  * The token source as a layer, over whatever HttpClient, TokenStore and
- * RateLimiter the program provides.
+ * TokenBudget the program provides.
  *
  * @example
  * ```ts
