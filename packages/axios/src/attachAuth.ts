@@ -64,6 +64,7 @@ import axios, {
   isAxiosError,
   isCancel
 } from "axios"
+import { Effect } from "effect"
 import { RequestSummary } from "./RequestSummary.ts"
 
 /**
@@ -87,6 +88,16 @@ export interface AttachAuthOptions {
   readonly retry?: RetryPolicy.RequestRetryOptions | false | undefined
   /** core's `RequestEvent`s: retries, 401 replays, give-ups, dropped authorization on redirects */
   readonly onEvent?: ((event: RequestEvent) => void) | undefined
+  /**
+   * `true`: requests that carry their own `Authorization`, the instance's
+   * defaults included, are sent as they are (no token, no `401` replay).
+   * Without it, an instance whose defaults set `Authorization` (top-level,
+   * `common` or per method), `auth` or credentials in `baseURL` is refused
+   * with `InvalidConfigError`, at `attachAuth` and on any request made after
+   * such a default appears: every request would carry that header and none
+   * would get a token. A request's own `Authorization` is always left alone.
+   */
+  readonly keepAuthorization?: boolean | undefined
 }
 
 /**
@@ -153,8 +164,119 @@ interface Policy {
   readonly origins: ReadonlyArray<string | URL>
   readonly retry: RetryPolicy.RequestRetryOptions | false
   readonly onEvent: ((event: RequestEvent) => void) | undefined
+  readonly keepAuthorization: boolean
   detached: boolean
 }
+
+/** What a value is, for an error message: its kind, never its content (it may be a secret). */
+const kindOf = (value: unknown): string => {
+  if (value === null) return "null"
+  if (Array.isArray(value)) return "an array"
+  const type = typeof value
+  return type === "undefined" ? "undefined" : type === "object" ? "an object" : `a ${type}`
+}
+
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value)
+
+/** An axios instance, or anything shaped like one (axios instances are functions). */
+const isAxiosInstance = (value: unknown): value is AxiosInstance => {
+  if ((typeof value !== "function" && typeof value !== "object") || value === null) return false
+  const { interceptors, defaults } = value as {
+    interceptors?: { request?: { use?: unknown } }
+    defaults?: unknown
+  }
+  return typeof interceptors?.request?.use === "function" && isRecord(defaults)
+}
+
+/** A token source core takes: the Promise handle (`getToken`), or the Effect service (`get`). */
+const isTokens = (value: unknown): value is Tokens =>
+  isRecord(value) &&
+  typeof value.invalidate === "function" &&
+  (typeof value.getToken === "function" || Effect.isEffect(value.get))
+
+/** The problems with `attachAuth`'s arguments, each naming the argument. */
+const argumentProblems = (instance: unknown, tokens: unknown, options: unknown): Array<string> => {
+  const problems: Array<string> = []
+  if (!isAxiosInstance(instance)) {
+    problems.push(
+      `attachAuth: \`instance\` must be an axios instance (axios.create(...): interceptors.request.use and defaults), got ${kindOf(instance)}`
+    )
+  }
+  if (!isTokens(tokens)) {
+    problems.push(
+      `attachAuth: \`tokens\` must be a token source (createTokenSource(...), with getToken and invalidate; or core's Effect TokenSource, with get and invalidate), got ${kindOf(tokens)}`
+    )
+  }
+  if (options === undefined) return problems
+  if (!isRecord(options)) {
+    problems.push(`attachAuth: \`options\` must be an object or undefined, got ${kindOf(options)}`)
+    return problems
+  }
+  const { origins, retry, onEvent, keepAuthorization } = options
+  if (
+    origins !== undefined &&
+    !(
+      Array.isArray(origins) && origins.every((origin) => typeof origin === "string" || origin instanceof URL)
+    )
+  ) {
+    problems.push("attachAuth: `options.origins` must be an array of origins (strings or URLs)")
+  }
+  if (retry !== undefined && retry !== false && !isRecord(retry)) {
+    problems.push(
+      `attachAuth: \`options.retry\` must be retry options (an object) or false, got ${kindOf(retry)}`
+    )
+  }
+  if (onEvent !== undefined && typeof onEvent !== "function") {
+    problems.push(`attachAuth: \`options.onEvent\` must be a function, got ${kindOf(onEvent)}`)
+  }
+  if (keepAuthorization !== undefined && typeof keepAuthorization !== "boolean") {
+    problems.push(
+      `attachAuth: \`options.keepAuthorization\` must be a boolean, got ${kindOf(keepAuthorization)}`
+    )
+  }
+  return problems
+}
+
+/**
+ * Where the instance's defaults give every request credentials of its own
+ * (`Authorization` at the top level, in `common` or for a method, `auth`, or
+ * `user:password@` in `baseURL`): names only, never values.
+ */
+const defaultCredentials = (defaults: AxiosInstance["defaults"]): Array<string> => {
+  const found: Array<string> = []
+  const headers: unknown = defaults.headers
+  if (isRecord(headers)) {
+    for (const name of Object.keys(headers)) {
+      const value = headers[name]
+      if (name.toLowerCase() === "authorization") {
+        if (value !== undefined && value !== null) found.push(`instance.defaults.headers.${name}`)
+      } else if (isRecord(value)) {
+        for (const inner of Object.keys(value)) {
+          if (
+            inner.toLowerCase() === "authorization" &&
+            value[inner] !== undefined &&
+            value[inner] !== null
+          ) {
+            found.push(`instance.defaults.headers.${name}.${inner}`)
+          }
+        }
+      }
+    }
+  }
+  if (defaults.auth) found.push("instance.defaults.auth")
+  if (typeof defaults.baseURL === "string" && /^[a-z][a-z\d+.-]*:\/\/[^/?#]*@/i.test(defaults.baseURL)) {
+    found.push("instance.defaults.baseURL (credentials in the URL)")
+  }
+  return found
+}
+
+const defaultCredentialsError = (found: ReadonlyArray<string>): InvalidConfigError =>
+  new InvalidConfigError({
+    problems: [
+      `attachAuth: ${found.join(", ")} gives every request of this instance its own Authorization, so no request would get a token. Remove it (attachAuth sets the token: delete instance.defaults.headers.common.Authorization and the like), or pass { keepAuthorization: true } if requests that carry their own Authorization are meant to be sent as they are`
+    ]
+  })
 
 type AdapterConfig = InternalAxiosRequestConfig["adapter"]
 
@@ -165,10 +287,13 @@ const wrappers = new WeakMap<object, { readonly policy: Policy; readonly origina
 
 /**
  * Installs the policy on an axios instance and returns the function that
- * removes it. Throws `InvalidConfigError` when no origin is allowed (no
- * `baseURL` and no `origins`), when an origin is neither `https:` nor loopback
- * `http:`, and when the instance is already attached (a second policy would
- * retry retries and replay replays: detach first).
+ * removes it. Throws `InvalidConfigError` for arguments that are not an axios
+ * instance, a token source and options (each problem naming the argument),
+ * when the instance's defaults carry `Authorization` (see
+ * `keepAuthorization`), when no origin is allowed (no `baseURL` and no
+ * `origins`), when an origin is neither `https:` nor loopback `http:`, and
+ * when the instance is already attached (a second policy would retry retries
+ * and replay replays: detach first).
  *
  * @example
  * ```ts
@@ -183,6 +308,8 @@ export const attachAuth = (
   tokens: Tokens,
   options: AttachAuthOptions = {}
 ): Detach => {
+  const problems = argumentProblems(instance, tokens, options)
+  if (problems.length > 0) throw new InvalidConfigError({ problems })
   const interceptors = instance.interceptors.request
   if (attachments.has(interceptors)) {
     throw new InvalidConfigError({
@@ -190,6 +317,11 @@ export const attachAuth = (
         "attachAuth: this axios instance is already attached; call the function the first attachAuth returned before attaching again"
       ]
     })
+  }
+  const keepAuthorization = options.keepAuthorization === true
+  if (!keepAuthorization) {
+    const found = defaultCredentials(instance.defaults)
+    if (found.length > 0) throw defaultCredentialsError(found)
   }
   const baseURL = instance.defaults.baseURL
   const origins = options.origins ?? (baseURL ? [baseURL] : [])
@@ -202,7 +334,15 @@ export const attachAuth = (
   // Checks the origins now (https:, loopback http:; InvalidConfigError), not on the first request.
   authFetch(tokens, { origins, retry, onEvent: options.onEvent })
 
-  const policy: Policy = { instance, tokens, origins, retry, onEvent: options.onEvent, detached: false }
+  const policy: Policy = {
+    instance,
+    tokens,
+    origins,
+    retry,
+    onEvent: options.onEvent,
+    keepAuthorization,
+    detached: false
+  }
   const id = interceptors.use(
     (config) => {
       const known = wrappers.get(config.adapter as object)
@@ -261,6 +401,11 @@ const send = async (
     return adapter(config) // not an absolute URL: axios reports it; no origin of ours anyway
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") return adapter(config) // data: URLs
+  if (!policy.keepAuthorization) {
+    // A default set after attachAuth (as axios-auth-refresh setups do on login) would silence the policy.
+    const found = defaultCredentials(policy.instance.defaults)
+    if (found.length > 0) throw defaultCredentialsError(found)
+  }
 
   const method = (config.method ?? "get").toUpperCase()
   const summary = new RequestSummary(method, url)
