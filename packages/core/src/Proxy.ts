@@ -2,28 +2,44 @@
  * Where a proxy path is checked, and the backend-for-frontend proxy built on
  * it, over web `Request`/`Response` so that Express and Next.js share one
  * implementation (the Express adapter converts Node streams; Next route
- * handlers use it as is).
+ * handlers use it as is). What a caller may reach, what crosses in each
+ * direction, and what every failure answers are decided here, once.
  *
  * The browser never holds the client secret or a token: it calls our server,
  * which forwards to one fixed upstream with the bearer token. Everything the
- * caller controls is hostile until checked:
+ * caller controls is hostile until checked, and so is everything the
+ * upstream answers (it may echo our token, name its own host, or point
+ * elsewhere):
  *
- * - the path: `..` and its encodings (`%2e%2e`, `%252e%252e`, ...), encoded
- *   slashes, backslashes, `//host`, absolute URLs, control characters and NUL
- *   are rejected (400); an optional allow-list of path patterns (404
- *   otherwise); the upstream URL is rebuilt and must still be under the
- *   upstream base, whatever the path said;
- * - headers: only an allow-list is forwarded, so the caller's
- *   `Authorization`, `Cookie` and hop-by-hop headers never reach the upstream;
- *   the upstream's `Set-Cookie`, `WWW-Authenticate` and hop-by-hop headers
- *   never reach the caller;
+ * - the path: `..` and its encodings (`%2e%2e`, `%252e%252e`, ...), look-alike
+ *   dots (`．`, `․`, `‥`, `。`) and dot segments padded with blanks (`..%20`),
+ *   encoded slashes and their look-alikes, backslashes, `//host`, absolute
+ *   URLs, control characters and NUL are refused (400); an optional allow-list
+ *   of path patterns (404 otherwise); the upstream URL is rebuilt and must still
+ *   be under the upstream base, whatever the path said;
+ * - request headers: an allow-list, less the names the request's own
+ *   `Connection` header lists; the caller's `Authorization`, `Cookie` and
+ *   hop-by-hop headers never reach the upstream;
+ * - response headers: an allow-list, less the names the upstream's `Connection`
+ *   lists and any value holding our token; `Location`, `Content-Location` and
+ *   `Link` are rewritten to the mount point when they point under the upstream
+ *   base at an allowed path, and dropped otherwise; `Set-Cookie`, `Refresh`,
+ *   `Access-Control-*`, `Clear-Site-Data` and the like never pass;
+ * - redirects: never followed by the proxy. A redirect to an allowed path
+ *   under the upstream base goes to the browser with its `Location` rewritten
+ *   to the mount point (the browser's next request passes every check again);
+ *   any other redirect is refused (502);
+ * - upstream errors: `401`, `403`, `407` (our credentials) become 502, `408`
+ *   and `504` 504, `429` 503 (with `Retry-After`), every 5xx our own 502; no
+ *   such body is passed on. Other statuses pass with their body, from which the
+ *   token used for the request is removed;
  * - the body: bounded (`413`), streamed both ways;
- * - time: bounded per attempt (`504`);
- * - redirects: followed only within the upstream origin (a proxy must not
- *   fetch wherever the upstream points); otherwise `502`.
- *
- * Errors leave as RFC 9457 `application/problem+json` without internals: no
- * stack, no upstream URL, no token.
+ * - time: bounded per attempt (`504`); a request given up on (timed out, or its
+ *   caller gone) resets its upstream connection (in Node.js);
+ * - errors: RFC 9457 `application/problem+json` without internals (no stack,
+ *   no upstream URL, no token), decided by `problemFor`, one table for the
+ *   core, Express and Next; each one the proxy produces goes to `onError`
+ *   (default: one line on stderr per 5xx: status, title, error tag).
  *
  * @example
  * ```ts
@@ -31,17 +47,57 @@
  *
  * const handle = Proxy.createProxyHandler({ tokens, upstream: "https://platform.uat.benefits.wexglobal.com/api" })
  * // in a framework route for "/benefits/*":
- * const response = await handle(request, "/v1/consumers/12345")
+ * const response = await handle(request, "/v1/consumers/12345", { mount: "/benefits" })
  * ```
  *
  * @since 0.1.0
  */
-import type { Duration } from "effect"
+import { Data, Duration } from "effect"
+import { isSecureOrigin } from "./Config.ts"
 import { InvalidConfigError } from "./Errors.ts"
 import type { RequestEvent } from "./Events.ts"
 import { concatBytes } from "./internal/bytes.ts"
+import { nodeUpstream } from "./internal/nodeUpstream.ts"
+import {
+  connectionListed,
+  FORWARDED_REQUEST_HEADERS,
+  isFieldName,
+  isNeverPassed,
+  NEVER_FORWARDED,
+  PASSED_RESPONSE_HEADERS,
+  rewriteLinks
+} from "./internal/proxyHeaders.ts"
+import { redactStream, spellings } from "./internal/redact.ts"
 import { authFetch, type Tokens } from "./Middleware.ts"
-import type { RequestRetryOptions } from "./RetryPolicy.ts"
+import { reasonPhrase } from "./Problem.ts"
+import { parseRetryAfter, type RequestRetryOptions } from "./RetryPolicy.ts"
+
+/**
+ * The problem an error becomes: what a caller of the proxy (or of any route
+ * that meets a core error) is told.
+ *
+ * @since 0.1.0
+ */
+export interface ProblemAnswer {
+  readonly status: number
+  /** the HTTP reason phrase of `status` */
+  readonly title: string
+  /** a fixed sentence: never text from the upstream, the token endpoint or the error */
+  readonly detail: string
+  /** seconds, for `Retry-After` */
+  readonly retryAfter?: number | undefined
+}
+
+/**
+ * Called with every problem answer the proxy produces itself (refused
+ * requests, upstream failures, core errors), with the error behind it: the
+ * place to log and alert. `false`: nobody is told. Default: one line on stderr
+ * per 5xx answer (`logLine`: status, title and the error's tag; never a body,
+ * a detail, a URL or a token).
+ *
+ * @since 0.1.0
+ */
+export type OnProxyError = ((error: unknown, problem: ProblemAnswer, request: Request) => void) | false
 
 /**
  * @since 0.1.0
@@ -62,56 +118,104 @@ export interface ProxyOptions {
   /** time allowed to one upstream attempt; default 30 s */
   readonly timeout?: Duration.Input | undefined
   readonly retry?: RequestRetryOptions | false | undefined
-  /** request headers forwarded, beyond the default allow-list */
+  /** request headers forwarded, beyond the default allow-list (never credentials or hop-by-hop ones) */
   readonly forwardHeaders?: ReadonlyArray<string> | undefined
-  /** the fetch underneath (tests, instrumentation) */
+  /**
+   * response headers passed back, beyond the default allow-list (never
+   * `Set-Cookie`, `Access-Control-*`, `Refresh`, `Clear-Site-Data`,
+   * `Strict-Transport-Security`, hop-by-hop ones)
+   */
+  readonly responseHeaders?: ReadonlyArray<string> | undefined
+  /**
+   * the fetch underneath (tests, instrumentation). Default: in Node.js, a
+   * fetch over `node:http` that resets the upstream connection of a request
+   * given up on; elsewhere the global `fetch`.
+   */
   readonly fetch?: typeof globalThis.fetch | undefined
   readonly onEvent?: ((event: RequestEvent) => void) | undefined
+  /** see `OnProxyError`; default: one stderr line per 5xx */
+  readonly onError?: OnProxyError | undefined
 }
 
-/** Request headers a client may pass to the upstream (everything else is dropped). */
-const FORWARDED_REQUEST_HEADERS = [
-  "accept",
-  "accept-language",
-  "cache-control",
-  "content-language",
-  "content-type",
-  "if-match",
-  "if-modified-since",
-  "if-none-match",
-  "if-unmodified-since",
-  "idempotency-key",
-  "prefer",
-  "range",
-  "traceparent",
-  "tracestate",
-  "x-request-id",
-  "x-correlation-id"
-]
+/**
+ * What the framework knows about one proxied request beyond the request.
+ *
+ * @since 0.1.0
+ */
+export interface ProxyContext {
+  /**
+   * the mount point as the browser sees it (`/api/benefits`): where a
+   * redirect or a link the upstream answers with is rewritten to. Without it,
+   * such redirects are refused (502) and such headers dropped.
+   */
+  readonly mount?: string | undefined
+}
 
-/** Response headers never passed back: hop-by-hop (RFC 9110 7.6.1) and upstream credentials. */
-const DROPPED_RESPONSE_HEADERS = new Set([
-  "connection",
-  "keep-alive",
-  "proxy-authenticate",
-  "proxy-connection",
-  "te",
-  "trailer",
-  "transfer-encoding",
-  "upgrade",
-  "set-cookie",
-  "set-cookie2",
-  "www-authenticate",
-  "content-length",
-  "content-encoding",
-  "alt-svc",
-  "strict-transport-security"
-])
+/**
+ * The proxy as a web handler: `(request, path, context) => response`.
+ *
+ * @since 0.1.0
+ */
+export interface ProxyHandler {
+  (request: Request, path: string, context?: ProxyContext): Promise<Response>
+  /** the methods forwarded, for an `Allow` header */
+  readonly methods: ReadonlyArray<string>
+}
+
+/**
+ * Why the proxy answered with a problem of its own (the core's errors keep
+ * their own classes): what was refused, or what the upstream answered.
+ *
+ * @since 0.1.0
+ */
+export class ProxyError extends Data.TaggedError("ProxyError")<{
+  readonly reason:
+    | "method_not_allowed"
+    | "path_refused"
+    | "path_not_allowed"
+    | "body_too_large"
+    | "body_unreadable"
+    | "upstream_status"
+    | "upstream_redirect"
+  /** the request method (`method_not_allowed`) */
+  readonly method?: string | undefined
+  /** why the path was refused (`path_refused`): a fixed phrase */
+  readonly check?: string | undefined
+  /** the body limit in bytes (`body_too_large`) */
+  readonly limit?: number | undefined
+  /** the upstream's status (`upstream_status`, `upstream_redirect`) */
+  readonly upstreamStatus?: number | undefined
+  /** the wait the upstream asked for (`upstream_status` 429) */
+  readonly retryAfterMillis?: number | undefined
+}> {
+  override get message(): string {
+    switch (this.reason) {
+      case "method_not_allowed":
+        return `Proxy refused method ${this.method ?? ""}`.trim()
+      case "path_refused":
+        return `Proxy refused the path (${this.check ?? "not acceptable"})`
+      case "path_not_allowed":
+        return "Proxy refused a path outside the allow-list"
+      case "body_too_large":
+        return `Proxy refused a request body over ${this.limit ?? "the limit of"} bytes`
+      case "body_unreadable":
+        return "Proxy could not read the request body"
+      case "upstream_status":
+        return `Upstream answered HTTP ${this.upstreamStatus ?? "?"}`
+      case "upstream_redirect":
+        return `Upstream redirected (HTTP ${this.upstreamStatus ?? "?"}) outside what the proxy serves`
+    }
+    return "Proxy refused the request"
+  }
+}
 
 const DEFAULT_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+/** Methods a web `Request` cannot carry, or that would turn the proxy into a tunnel or a mirror. */
+const NEVER_FORWARDED_METHODS = new Set(["CONNECT", "TRACE", "TRACK"])
 const DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 /** Bodies up to this size (with a known length) are buffered so a 401 can be replayed. */
 const REPLAYABLE_BODY_BYTES = 64 * 1024
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308])
 
 /**
  * The verdict on a caller-supplied path.
@@ -124,17 +228,40 @@ export type PathCheck =
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it finds
 const CONTROL = /[\u0000-\u001f\u007f]/
+/** A segment of printable ASCII without blanks: nothing in it for Unicode normalisation or trimming. */
+const PLAIN_SEGMENT = /^[\u0021-\u007e]*$/
+/** Full stops NFKC leaves as they are (ideographic, halfwidth ideographic). */
+const OTHER_FULL_STOPS = /[\u3002\uff61]/g
+/** What a trimming or normalising server drops: white space and format characters (zero-width, BOM). */
+const IGNORABLE = /[\s\p{Cf}]/gu
+
+/**
+ * What an upstream that normalises Unicode (NFKC) or trims blanks would make
+ * of a segment: a dot segment (`．．`, `‥`, `.. `), a blank one, or a slash
+ * (`／`, `＼`). `undefined` when the segment stays what it is.
+ */
+const lookAlike = (segment: string): string | undefined => {
+  if (PLAIN_SEGMENT.test(segment)) return undefined
+  const folded = segment.normalize("NFKC").replace(OTHER_FULL_STOPS, ".").replace(IGNORABLE, "")
+  if (folded === "") return "blank segment"
+  if (/^\.+$/.test(folded)) return "look-alike dot segment"
+  if (/[/\\]/.test(folded)) return "look-alike slash"
+  return undefined
+}
 
 /**
  * Checks the part of a proxied URL below the mount point (`/v1/x?y=1`): the
  * path must be a plain, relative, normalised path; the query is kept as it
  * is (it goes to the same upstream). Percent-decoding is applied repeatedly
- * (up to 3 times) so that `%252e%252e` is seen as `..` too.
+ * (up to 3 times) so that `%252e%252e` is seen as `..` too, and every layer
+ * is judged as an upstream that normalises Unicode or trims blanks would read
+ * it (`%EF%BC%8E%EF%BC%8E`, `..%20`: refused).
  *
  * @example
  * ```ts
  * Proxy.checkPath("/v1/consumers/12345?page=2") // { ok: true, path: "/v1/consumers/12345", search: "?page=2" }
  * Proxy.checkPath("/v1/%2e%2e/admin")           // { ok: false, reason: "dot segment" }
+ * Proxy.checkPath("/v1/..%20/admin")            // { ok: false, reason: "look-alike dot segment" }
  * ```
  *
  * @since 0.1.0
@@ -159,8 +286,12 @@ export const checkPath = (raw: string): PathCheck => {
     const segments = current
       .split("/")
       .slice(1)
-      .map((s) => s.split(";")[0])
+      .map((s) => s.split(";")[0] as string)
     if (segments.some((s) => s === "." || s === "..")) return { ok: false, reason: "dot segment" }
+    for (const segment of segments) {
+      const reason = lookAlike(segment)
+      if (reason !== undefined) return { ok: false, reason }
+    }
     if (layer > 0 && /[?#]/.test(current)) return { ok: false, reason: "encoded delimiter" }
     let decoded: string
     try {
@@ -243,6 +374,189 @@ export const problem = (
     headers: { ...headers, "content-type": "application/problem+json", "cache-control": "no-store" }
   })
 
+/**
+ * The problem response of an answer (with `Retry-After` when it has one).
+ *
+ * @example
+ * ```ts
+ * const answer = Proxy.problemFor(error)
+ * if (answer) return Proxy.problemResponse(answer)
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const problemResponse = (
+  answer: ProblemAnswer,
+  headers?: Readonly<Record<string, string>>
+): Response =>
+  problem(
+    answer.status,
+    answer.title,
+    answer.detail,
+    answer.retryAfter === undefined ? headers : { ...headers, "retry-after": String(answer.retryAfter) }
+  )
+
+const answer = (status: number, detail: string, retryAfter?: number): ProblemAnswer => ({
+  status,
+  title: reasonPhrase(status) ?? (status < 500 ? "Bad Request" : "Internal Server Error"),
+  detail,
+  ...(retryAfter === undefined ? {} : { retryAfter })
+})
+
+const NOT_AUTHENTICATED = answer(502, "The upstream could not be authenticated.")
+const REFUSED = answer(502, "The upstream refused our credentials.")
+const UNREACHABLE = answer(502, "The upstream could not be reached.")
+const UPSTREAM_FAILED = answer(502, "The upstream failed.")
+const REDIRECTED = answer(502, "The upstream redirected outside what this proxy serves.")
+const TIMEOUT = answer(504, "The upstream did not answer in time.")
+const UNAVAILABLE = answer(503, "A service this server depends on is unavailable. Try again later.")
+const NOT_CONFIGURED = answer(500, "The server is not configured to call the upstream.")
+const NOT_FOUND = answer(404, "No such resource.")
+const UNREADABLE = answer(400, "The request body could not be read.")
+
+const fieldOf = (error: unknown, name: string): unknown =>
+  typeof error === "object" && error !== null ? (error as Record<string, unknown>)[name] : undefined
+
+const tagOf = (error: unknown): string | undefined => {
+  const tag = fieldOf(error, "_tag")
+  return typeof tag === "string" ? tag : undefined
+}
+
+const seconds = (millis: unknown): number | undefined =>
+  typeof millis === "number" && Number.isFinite(millis) && millis >= 0 ? Math.ceil(millis / 1000) : undefined
+
+/**
+ * What an upstream status the caller must not see becomes; `undefined` for
+ * the statuses passed on (the upstream's answer to what the caller asked).
+ */
+const forUpstreamStatus = (status: number, retryAfterMillis?: number): ProblemAnswer | undefined => {
+  if (status === 401 || status === 403 || status === 407) return REFUSED
+  if (status === 408 || status === 504) return TIMEOUT
+  if (status === 429) {
+    return answer(
+      503,
+      "The upstream is rate limiting this service. Try again later.",
+      seconds(retryAfterMillis)
+    )
+  }
+  if (status >= 500) return UPSTREAM_FAILED
+  return undefined
+}
+
+const forProxyError = (error: ProxyError): ProblemAnswer => {
+  switch (error.reason) {
+    case "method_not_allowed":
+      return answer(405, `${error.method ?? "This method"} is not forwarded.`)
+    case "path_refused":
+      return answer(400, `The path is not acceptable (${error.check ?? "refused"}).`)
+    case "path_not_allowed":
+      return NOT_FOUND
+    case "body_too_large":
+      return answer(413, `The request body exceeds ${error.limit ?? DEFAULT_MAX_BODY_BYTES} bytes.`)
+    case "body_unreadable":
+      return UNREADABLE
+    case "upstream_redirect":
+      return REDIRECTED
+    case "upstream_status":
+      return forUpstreamStatus(error.upstreamStatus ?? 502, error.retryAfterMillis) ?? UPSTREAM_FAILED
+  }
+}
+
+/**
+ * The one table from errors to problems, for the proxy and for every adapter
+ * (Express's `problemDetails`, Next's route wrappers); `undefined` for an
+ * error that is not authfetch's (not ours to translate: rethrow it).
+ *
+ * | error | answer |
+ * | --- | --- |
+ * | `OAuthError`, `TokenEndpointError`, `InvalidTokenResponseError` (no token for the upstream) | 502 |
+ * | `RateLimitedError` (our token budget or the token endpoint throttles us) | 503, `Retry-After` when known |
+ * | `TokenStoreError` (the shared token store is down) | 503 |
+ * | `RequestTimeoutError`, `RetriesExhaustedError` after a timeout, a `TimeoutError` | 504 |
+ * | `RetriesExhaustedError` otherwise, `RedirectError`, a fetch `TypeError` ("fetch failed") | 502 |
+ * | upstream `401`, `403`, `407` (`ProblemDetailsError`, or answered to the proxy) | 502 |
+ * | upstream `408`, `504` | 504 |
+ * | upstream `429` (after the core's retries) | 503 |
+ * | upstream 5xx | 502 |
+ * | `ProblemDetailsError` other 4xx (the upstream's answer to what the caller asked) | the same status |
+ * | `InvalidConfigError` | 500 |
+ * | `ProxyError` (a refused request) | 400, 404, 405 or 413 |
+ *
+ * Titles are the HTTP reason phrases; details are fixed sentences (never the
+ * upstream's or the token endpoint's text).
+ *
+ * @example
+ * ```ts
+ * Proxy.problemFor(new RequestTimeoutError({ method: "GET", url, timeoutMillis: 30_000 }))
+ * // { status: 504, title: "Gateway Timeout", detail: "The upstream did not answer in time." }
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const problemFor = (error: unknown): ProblemAnswer | undefined => {
+  switch (tagOf(error)) {
+    case "ProxyError":
+      return error instanceof ProxyError ? forProxyError(error) : UPSTREAM_FAILED
+    case "OAuthError":
+    case "TokenEndpointError":
+    case "InvalidTokenResponseError":
+      return NOT_AUTHENTICATED
+    case "RateLimitedError":
+      return answer(
+        503,
+        "The upstream's token endpoint is rate limiting this service. Try again later.",
+        seconds(fieldOf(error, "retryAfterMillis"))
+      )
+    case "TokenStoreError":
+      return UNAVAILABLE
+    case "RequestTimeoutError":
+      return TIMEOUT
+    case "RetriesExhaustedError":
+      return tagOf(fieldOf(error, "cause")) === "RequestTimeoutError" ? TIMEOUT : UNREACHABLE
+    case "ProblemDetailsError": {
+      const status = fieldOf(error, "status")
+      if (typeof status !== "number" || !Number.isInteger(status)) return UPSTREAM_FAILED
+      return (
+        forUpstreamStatus(status) ??
+        (status >= 400 && status < 500 ? answer(status, `The upstream answered ${status}.`) : UPSTREAM_FAILED)
+      )
+    }
+    case "InvalidConfigError":
+      return NOT_CONFIGURED
+  }
+  const name = fieldOf(error, "name")
+  if (name === "TimeoutError") return TIMEOUT
+  if (name === "RedirectError") return UNREACHABLE
+  if (error instanceof TypeError && error.message === "fetch failed") return UNREACHABLE
+  return undefined
+}
+
+/**
+ * The one log line of a problem: status, title and what the error is (its
+ * tag, and a `ProxyError`'s reason), nothing else: no message, body, detail,
+ * URL, header or token.
+ *
+ * @example
+ * ```ts
+ * Proxy.logLine(new OAuthError({ code: "invalid_client" }), answer) // "502 Bad Gateway (OAuthError)"
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const logLine = (error: unknown, problem: ProblemAnswer): string => {
+  const tag = tagOf(error)
+  const name = fieldOf(error, "name")
+  const what =
+    error instanceof ProxyError
+      ? `ProxyError ${error.reason}${error.upstreamStatus === undefined ? "" : ` ${error.upstreamStatus}`}`
+      : (tag ?? (typeof name === "string" && /^\w{1,64}$/.test(name) ? name : "error"))
+  return `${problem.status} ${problem.title} (${what})`
+}
+
+const defaultOnError = (error: unknown, problem: ProblemAnswer): void => {
+  if (problem.status >= 500) console.error(`[@authfetch/core] proxy answered ${logLine(error, problem)}`)
+}
+
 class BodyTooLarge extends Error {}
 
 /** Counts bytes as they stream, failing the stream past `max`. */
@@ -271,94 +585,281 @@ const readAll = async (body: ReadableStream<Uint8Array>, max: number): Promise<U
 }
 
 const isBodyTooLarge = (error: unknown): boolean => {
-  for (let e: unknown = error, depth = 0; e !== undefined && depth < 5; depth++) {
+  for (let e: unknown = error, depth = 0; e !== undefined && e !== null && depth < 6; depth++) {
     if (e instanceof BodyTooLarge) return true
     e = (e as { cause?: unknown }).cause
   }
   return false
 }
 
+/** The mount point if it is a plain path a browser can be sent to (`""` for the root). */
+const mountOf = (mount: string | undefined): string | undefined => {
+  if (mount === undefined) return undefined
+  const trimmed = mount.endsWith("/") ? mount.slice(0, -1) : mount
+  if (trimmed === "") return ""
+  const checked = checkPath(trimmed)
+  return checked.ok && checked.path === trimmed ? trimmed : undefined
+}
+
+const isFunction = (value: unknown): boolean => typeof value === "function"
+
+const isStringList = (value: unknown): value is ReadonlyArray<string> =>
+  Array.isArray(value) && value.every((item) => typeof item === "string")
+
+/** Every problem of a proxy configuration, at once (`[]`: none). */
+const problemsOf = (options: ProxyOptions): Array<string> => {
+  const problems: Array<string> = []
+  const tokens = options.tokens as unknown
+  if (tokens === undefined || tokens === null) {
+    problems.push("proxy option `tokens` is missing (a token source)")
+  } else if (
+    typeof tokens !== "object" ||
+    !(
+      (isFunction(fieldOf(tokens, "getToken")) || fieldOf(tokens, "get") !== undefined) &&
+      isFunction(fieldOf(tokens, "invalidate"))
+    )
+  ) {
+    problems.push("proxy option `tokens` must be a token source (getToken and invalidate)")
+  }
+  const upstream = options.upstream as unknown
+  if (upstream === undefined || upstream === null || upstream === "") {
+    problems.push("proxy option `upstream` is missing (the API base URL)")
+  } else if (typeof upstream !== "string" && !(upstream instanceof URL)) {
+    problems.push("proxy option `upstream` must be a URL string")
+  } else {
+    let base: URL | undefined
+    try {
+      base = new URL(String(upstream))
+    } catch {
+      problems.push("proxy option `upstream` is not an absolute URL")
+    }
+    if (base !== undefined) {
+      if (base.search || base.hash || base.username || base.password) {
+        problems.push(
+          "proxy option `upstream` must be a plain origin and path (no query, fragment or userinfo)"
+        )
+      } else if (!isSecureOrigin(base.href)) {
+        problems.push("proxy option `upstream` must be https: (http: only for loopback hosts)")
+      }
+    }
+  }
+  const allow = options.allow as unknown
+  if (
+    allow !== undefined &&
+    !(
+      Array.isArray(allow) &&
+      allow.every((p) => p instanceof RegExp || (typeof p === "string" && p.startsWith("/")))
+    )
+  ) {
+    problems.push("proxy option `allow` must be a list of path patterns starting with / (or RegExps)")
+  }
+  const methods = options.methods as unknown
+  if (methods !== undefined) {
+    if (!isStringList(methods) || methods.length === 0 || !methods.every((m) => isFieldName(m))) {
+      problems.push("proxy option `methods` must be a non-empty list of method names")
+    } else {
+      const never = methods.filter((m) => NEVER_FORWARDED_METHODS.has(m.toUpperCase()))
+      if (never.length > 0) problems.push(`proxy option \`methods\` cannot include ${never.join(", ")}`)
+    }
+  }
+  const max = options.maxBodyBytes as unknown
+  if (max !== undefined && !(typeof max === "number" && Number.isSafeInteger(max) && max >= 0)) {
+    problems.push("proxy option `maxBodyBytes` must be a whole number of bytes")
+  }
+  const timeout = options.timeout as unknown
+  if (timeout !== undefined && (timeout as unknown) !== false) {
+    let millis: number | undefined
+    try {
+      millis = Duration.toMillis(Duration.fromInputUnsafe(timeout as Duration.Input))
+    } catch {
+      millis = undefined
+    }
+    if (millis === undefined || !(millis > 0)) {
+      problems.push('proxy option `timeout` must be a positive duration ("30 seconds", or milliseconds)')
+    }
+  }
+  const retry = options.retry as unknown
+  if (retry !== undefined && retry !== false && (typeof retry !== "object" || retry === null)) {
+    problems.push("proxy option `retry` must be retry options or false")
+  }
+  for (const [key, never] of [
+    ["forwardHeaders", (name: string) => NEVER_FORWARDED.has(name)],
+    ["responseHeaders", isNeverPassed]
+  ] as const) {
+    const names = options[key] as unknown
+    if (names === undefined) continue
+    if (!isStringList(names) || !names.every(isFieldName)) {
+      problems.push(`proxy option \`${key}\` must be a list of header names`)
+      continue
+    }
+    const refused = names.filter((name) => never(name.toLowerCase()))
+    if (refused.length > 0) problems.push(`proxy option \`${key}\` cannot include ${refused.join(", ")}`)
+  }
+  for (const key of ["fetch", "onEvent"] as const) {
+    const value = options[key] as unknown
+    if (value !== undefined && !isFunction(value)) problems.push(`proxy option \`${key}\` must be a function`)
+  }
+  const onError = options.onError as unknown
+  if (onError !== undefined && onError !== false && !isFunction(onError)) {
+    problems.push("proxy option `onError` must be a function or false")
+  }
+  return problems
+}
+
 /**
- * The proxy as a web handler: `(request, path) => response`, where `path` is
- * the part of the URL below the mount point, still percent-encoded, with its
- * query (`/v1/consumers/1?x=2`).
+ * The proxy as a web handler: `(request, path, context) => response`, where
+ * `path` is the part of the URL below the mount point, still percent-encoded,
+ * with its query (`/v1/consumers/1?x=2`), and `context.mount` the mount point
+ * itself (`/benefits`), where redirects and links are rewritten to. Invalid
+ * options throw `InvalidConfigError` at once, naming each problem.
  *
  * @example
  * ```ts
  * const handle = Proxy.createProxyHandler({ tokens, upstream, allow: ["/v1/consumers/*"], maxBodyBytes: 10 * 1024 * 1024 })
- * export const GET = (request: Request) => handle(request, new URL(request.url).pathname.slice("/api/benefits".length))
+ * export const GET = (request: Request) =>
+ *   handle(request, new URL(request.url).pathname.slice("/api/benefits".length), { mount: "/api/benefits" })
  * ```
  *
  * @since 0.1.0
  */
-export const createProxyHandler = (
-  options: ProxyOptions
-): ((request: Request, path: string) => Promise<Response>) => {
-  let base: URL
-  try {
-    base = new URL(options.upstream)
-  } catch {
-    throw new InvalidConfigError({ problems: ["upstream is not an absolute URL"] })
+export const createProxyHandler = (options: ProxyOptions): ProxyHandler => {
+  if (typeof options !== "object" || options === null) {
+    throw new InvalidConfigError({
+      problems: [
+        `proxy options must be an object ({ tokens, upstream, ... }), got ${options === null ? "null" : typeof options}`
+      ]
+    })
   }
-  if (base.search || base.hash || base.username || base.password) {
-    throw new InvalidConfigError({ problems: ["upstream must be a plain origin and path"] })
-  }
+  const problems = problemsOf(options)
+  if (problems.length > 0) throw new InvalidConfigError({ problems })
+  const base = new URL(String(options.upstream))
   const basePath = base.pathname.replace(/\/+$/, "")
   const allow = options.allow?.map(patternOf)
-  const methods = new Set((options.methods ?? DEFAULT_METHODS).map((m) => m.toUpperCase()))
+  const methods = [...new Set((options.methods ?? DEFAULT_METHODS).map((m) => m.toUpperCase()))]
+  const methodSet = new Set(methods)
+  const allowHeader = methods.join(", ")
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES
   const forwarded = new Set([
     ...FORWARDED_REQUEST_HEADERS,
     ...(options.forwardHeaders ?? []).map((h) => h.toLowerCase())
   ])
-  for (const never of [
-    "authorization",
-    "cookie",
-    "proxy-authorization",
-    "host",
-    "connection",
-    "transfer-encoding"
-  ]) {
-    forwarded.delete(never)
+  const passed = new Set([
+    ...PASSED_RESPONSE_HEADERS,
+    ...(options.responseHeaders ?? []).map((h) => h.toLowerCase())
+  ])
+  const onError = options.onError === false ? undefined : (options.onError ?? defaultOnError)
+
+  // The authorization each upstream response was answered to: the token to keep out of what passes on.
+  const usedFor = new WeakMap<Response, string>()
+  const transport = options.fetch ?? nodeUpstream() ?? ((input, init) => globalThis.fetch(input, init))
+  const recording: typeof globalThis.fetch = async (input, init) => {
+    const headers = init?.headers
+    const authorization =
+      headers instanceof Headers
+        ? headers.get("authorization")
+        : new Headers(headers ?? (input instanceof Request ? input.headers : undefined)).get("authorization")
+    const response = await transport(input, init)
+    if (authorization !== null) usedFor.set(response, authorization)
+    return response
   }
   const api = authFetch(options.tokens, {
     origins: [base.origin],
     retry: options.retry,
     timeout: options.timeout,
-    fetch: options.fetch,
+    fetch: recording,
     onEvent: options.onEvent,
     crossOriginRedirects: "refuse"
   })
 
-  return async (request, rawPath) => {
+  const isAllowed = (encodedPath: string): boolean =>
+    allow === undefined || allow.some((pattern) => pattern.test(decodeURIComponent(encodedPath)))
+
+  /** An upstream URL (absolute or relative to `against`) as a path below the mount, if it is one we serve. */
+  const toMount = (value: string, against: URL, mount: string | undefined): string | undefined => {
+    if (mount === undefined) return undefined
+    let url: URL
+    try {
+      url = new URL(value, against)
+    } catch {
+      return undefined
+    }
+    if (url.origin !== base.origin || url.username !== "" || url.password !== "") return undefined
+    if (url.pathname !== basePath && !url.pathname.startsWith(`${basePath}/`)) return undefined
+    const checked = checkPath(`${url.pathname.slice(basePath.length) || "/"}${url.search}`)
+    if (!checked.ok || !isAllowed(checked.path)) return undefined
+    return `${mount}${checked.path}${checked.search}`
+  }
+
+  const secretsOf = (response: Response): ReadonlyArray<string> => {
+    const authorization = usedFor.get(response)
+    const peeked =
+      authorization === undefined
+        ? (options.tokens as { peek?: () => { reveal(): string } | undefined }).peek?.()?.reveal()
+        : undefined
+    const value = authorization?.slice(authorization.indexOf(" ") + 1)
+    return spellings([authorization, value, peeked])
+  }
+
+  const responseHeaders = (
+    upstream: Headers,
+    target: URL,
+    mount: string | undefined,
+    secrets: ReadonlyArray<string>
+  ): Headers => {
+    const listed = connectionListed(upstream)
+    const out = new Headers()
+    for (const [name, value] of upstream) {
+      if (listed.has(name) || secrets.some((secret) => value.includes(secret))) continue
+      if (name === "location" || name === "content-location") {
+        const rewritten = toMount(value, target, mount)
+        if (rewritten !== undefined) out.set(name, rewritten)
+      } else if (name === "link") {
+        const rewritten = rewriteLinks(value, (uri) => toMount(uri, target, mount))
+        if (rewritten !== undefined) out.set(name, rewritten)
+      } else if (passed.has(name) && !isNeverPassed(name)) {
+        out.append(name, value)
+      }
+    }
+    return out
+  }
+
+  const handle = async (request: Request, rawPath: string, context?: ProxyContext): Promise<Response> => {
+    const refuse = (error: unknown, headers?: Readonly<Record<string, string>>): Response => {
+      const answer = problemFor(error) ?? UNREACHABLE
+      try {
+        onError?.(error, answer, request)
+      } catch {
+        // a failing logger must not stop the answer
+      }
+      return problemResponse(answer, headers)
+    }
     const method = request.method.toUpperCase()
-    if (!methods.has(method)) {
+    if (!methodSet.has(method)) {
       // RFC 9110 15.5.6: a 405 lists the methods that are allowed.
-      return problem(405, "Method Not Allowed", `${method} is not forwarded.`, {
-        allow: [...methods].join(", ")
-      })
+      return refuse(new ProxyError({ reason: "method_not_allowed", method }), { allow: allowHeader })
     }
     const checked = checkPath(rawPath)
-    if (!checked.ok) return problem(400, "Bad Request", `The path is not acceptable (${checked.reason}).`)
-    const decodedPath = decodeURIComponent(checked.path)
-    if (allow && !allow.some((pattern) => pattern.test(decodedPath))) {
-      return problem(404, "Not Found", "No such resource.")
-    }
+    if (!checked.ok) return refuse(new ProxyError({ reason: "path_refused", check: checked.reason }))
+    if (!isAllowed(checked.path)) return refuse(new ProxyError({ reason: "path_not_allowed" }))
     const target = new URL(`${base.origin}${basePath}${checked.path}${checked.search}`)
     // Defence in depth: whatever the path said, the target is under the upstream base.
     if (target.origin !== base.origin || !`${target.pathname}/`.startsWith(`${basePath}/`)) {
-      return problem(400, "Bad Request", "The path is not acceptable (outside the upstream).")
+      return refuse(new ProxyError({ reason: "path_refused", check: "outside the upstream" }))
     }
+    const mount = mountOf(context?.mount)
 
+    const hopByHop = connectionListed(request.headers)
     const headers = new Headers()
-    for (const [name, value] of request.headers) if (forwarded.has(name)) headers.set(name, value)
+    for (const [name, value] of request.headers) {
+      if (forwarded.has(name) && !hopByHop.has(name)) headers.set(name, value)
+    }
 
     let body: BodyInit | null = null
     if (request.body !== null && method !== "GET" && method !== "HEAD") {
       const declared = Number(request.headers.get("content-length") ?? Number.NaN)
       if (declared > maxBodyBytes) {
         await request.body.cancel().catch(() => {})
-        return problem(413, "Content Too Large", `The request body exceeds ${maxBodyBytes} bytes.`)
+        return refuse(new ProxyError({ reason: "body_too_large", limit: maxBodyBytes }))
       }
       try {
         // Small bodies of known size are buffered so that a 401 can replay them; others stream.
@@ -368,8 +869,8 @@ export const createProxyHandler = (
             : bounded(request.body, maxBodyBytes)
       } catch (error) {
         if (isBodyTooLarge(error))
-          return problem(413, "Content Too Large", `The request body exceeds ${maxBodyBytes} bytes.`)
-        return problem(400, "Bad Request", "The request body could not be read.")
+          return refuse(new ProxyError({ reason: "body_too_large", limit: maxBodyBytes }))
+        return refuse(new ProxyError({ reason: "body_unreadable" }))
       }
     }
 
@@ -380,46 +881,53 @@ export const createProxyHandler = (
         headers,
         body,
         signal: request.signal,
+        // Never followed here: a redirect goes back to the browser (rewritten) or is refused.
+        redirect: "manual",
         ...(body instanceof ReadableStream ? { duplex: "half" } : {})
       } as RequestInit)
     } catch (error) {
       if (request.signal.aborted) throw error
       if (isBodyTooLarge(error))
-        return problem(413, "Content Too Large", `The request body exceeds ${maxBodyBytes} bytes.`)
-      const tag = (error as { _tag?: unknown })._tag
-      if (tag === "RequestTimeoutError" || (tag === "RetriesExhaustedError" && isTimeoutCause(error))) {
-        return problem(504, "Gateway Timeout", "The upstream did not answer in time.")
+        return refuse(new ProxyError({ reason: "body_too_large", limit: maxBodyBytes }))
+      return refuse(error)
+    }
+
+    const status = response.status
+    const discard = () => response.body?.cancel().catch(() => {})
+    const location = response.headers.get("location")
+    if (status >= 300 && status < 400 && location !== null) {
+      await discard()
+      const rewritten = REDIRECT_STATUSES.has(status) ? toMount(location, target, mount) : undefined
+      if (rewritten === undefined) {
+        return refuse(new ProxyError({ reason: "upstream_redirect", upstreamStatus: status }))
       }
-      if (typeof tag === "string" && tag !== "RetriesExhaustedError") {
-        // A token error (OAuthError, RateLimitedError, ...): ours to log, not the caller's to read.
-        return problem(502, "Bad Gateway", "The upstream could not be authenticated.")
-      }
-      return problem(502, "Bad Gateway", "The upstream could not be reached.")
+      const secrets = secretsOf(response)
+      const out = responseHeaders(response.headers, target, mount, secrets)
+      out.set("location", rewritten)
+      return new Response(null, { status, headers: out })
     }
-    if (response.status >= 300 && response.status < 400 && response.headers.has("location")) {
-      await response.body?.cancel().catch(() => {})
-      return problem(502, "Bad Gateway", "The upstream redirected outside itself.")
+    if (forUpstreamStatus(status) !== undefined) {
+      await discard()
+      const retryAfter =
+        status === 429
+          ? parseRetryAfter(response.headers.get("retry-after"), Date.now(), response.headers.get("date"))
+          : undefined
+      return refuse(
+        new ProxyError({
+          reason: "upstream_status",
+          upstreamStatus: status,
+          retryAfterMillis: retryAfter === undefined ? undefined : Duration.toMillis(retryAfter)
+        })
+      )
     }
-    if (response.status === 401) {
-      // Our token was refused even after a fresh one: a server-side problem, not the caller's.
-      await response.body?.cancel().catch(() => {})
-      return problem(502, "Bad Gateway", "The upstream refused our credentials.")
-    }
-    const out = new Headers()
-    for (const [name, value] of response.headers)
-      if (!DROPPED_RESPONSE_HEADERS.has(name)) out.set(name, value)
-    // The body is piped, not handed over: undici cancels the body of a collected,
-    // unconsumed upstream Response, which would cut the stream we return.
+    const secrets = secretsOf(response)
+    const out = responseHeaders(response.headers, target, mount, secrets)
+    // The body is piped, not handed over (undici cancels the body of a collected, unconsumed
+    // upstream Response, which would cut the stream we return), and the token used is cut out of it.
     return new Response(
-      method === "HEAD" || response.body === null ? null : response.body.pipeThrough(new TransformStream()),
-      {
-        status: response.status,
-        statusText: response.statusText,
-        headers: out
-      }
+      method === "HEAD" || response.body === null ? null : response.body.pipeThrough(redactStream(secrets)),
+      { status, statusText: reasonPhrase(status) ?? "", headers: out }
     )
   }
+  return Object.assign(handle, { methods })
 }
-
-const isTimeoutCause = (error: unknown): boolean =>
-  (error as { cause?: { _tag?: unknown } }).cause?._tag === "RequestTimeoutError"
