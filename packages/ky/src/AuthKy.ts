@@ -47,7 +47,7 @@ import {
   RetryPolicy,
   type Tokens
 } from "@authfetch/core"
-import type { Duration } from "effect"
+import { Duration, Effect } from "effect"
 import {
   type BeforeErrorHook,
   type HTTPError,
@@ -100,6 +100,14 @@ export interface AuthSettings {
   readonly maxRedirects?: number | undefined
   /** request events: retries, give-ups, 401 replays, dropped authorization (no tokens, headers or bodies) */
   readonly onEvent?: ((event: RequestEvent) => void) | undefined
+  /**
+   * `true`: requests that carry their own `Authorization`, the `headers`
+   * given to `authKyOptions` included, are sent as they are (no token, no
+   * `401` replay). Without it, `headers` with an `Authorization` are refused
+   * with `InvalidConfigError`: every request would carry it and none would
+   * get a token. A request's own `Authorization` is always left alone.
+   */
+  readonly keepAuthorization?: boolean | undefined
 }
 
 /**
@@ -235,6 +243,102 @@ const attachProblem: BeforeErrorHook = async ({ error }) => {
   return error
 }
 
+/** What a value is, for an error message: its kind, never its content (it may be a secret). */
+const kindOf = (value: unknown): string => {
+  if (value === null) return "null"
+  if (Array.isArray(value)) return "an array"
+  const type = typeof value
+  return type === "undefined" ? "undefined" : type === "object" ? "an object" : `a ${type}`
+}
+
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value)
+
+/** A token source core takes: the Promise handle (`getToken`), or the Effect service (`get`). */
+const isTokens = (value: unknown): value is Tokens =>
+  isRecord(value) &&
+  typeof value.invalidate === "function" &&
+  (typeof value.getToken === "function" || Effect.isEffect(value.get))
+
+const isDurationInput = (value: unknown): boolean => {
+  try {
+    return Duration.toMillis(Duration.fromInputUnsafe(value as Duration.Input)) >= 0
+  } catch {
+    return false
+  }
+}
+
+/** Whether ky `headers` (a `Headers`, pairs, or a record where `undefined` removes) set `Authorization`. */
+const hasAuthorization = (headers: unknown): boolean => {
+  if (headers instanceof Headers) {
+    const value = headers.get("authorization")
+    return value !== null && value !== "undefined"
+  }
+  if (Array.isArray(headers)) {
+    return headers.some((pair) => Array.isArray(pair) && String(pair[0]).toLowerCase() === "authorization")
+  }
+  if (!isRecord(headers)) return false
+  return Object.keys(headers).some(
+    (name) => name.toLowerCase() === "authorization" && headers[name] !== undefined
+  )
+}
+
+/** The problems with `authKyOptions`' arguments, each naming the argument. */
+const argumentProblems = (tokens: unknown, options: unknown): Array<string> => {
+  const problems: Array<string> = []
+  if (!isTokens(tokens)) {
+    problems.push(
+      `authKyOptions: \`tokens\` must be a token source (createTokenSource(...), with getToken and invalidate; or core's Effect TokenSource, with get and invalidate), got ${kindOf(tokens)}`
+    )
+  }
+  if (!isRecord(options)) {
+    problems.push(
+      `authKyOptions: \`options\` must be ky options (an object) or undefined, got ${kindOf(options)}`
+    )
+    return problems
+  }
+  if (options.fetch !== undefined && typeof options.fetch !== "function") {
+    problems.push(`authKyOptions: \`options.fetch\` must be a function, got ${kindOf(options.fetch)}`)
+  }
+  const auth = options.auth
+  if (auth === undefined) return problems
+  if (!isRecord(auth)) {
+    problems.push(`authKyOptions: \`options.auth\` must be an object or undefined, got ${kindOf(auth)}`)
+    return problems
+  }
+  const { origins, retry, attemptTimeout, maxRedirects, onEvent, keepAuthorization } = auth
+  if (
+    origins !== undefined &&
+    !(
+      Array.isArray(origins) && origins.every((origin) => typeof origin === "string" || origin instanceof URL)
+    )
+  ) {
+    problems.push("authKyOptions: `options.auth.origins` must be an array of origins (strings or URLs)")
+  }
+  if (retry !== undefined && retry !== false && !isRecord(retry)) {
+    problems.push(
+      `authKyOptions: \`options.auth.retry\` must be retry options (an object) or false, got ${kindOf(retry)}`
+    )
+  }
+  if (attemptTimeout !== undefined && attemptTimeout !== false && !isDurationInput(attemptTimeout)) {
+    problems.push(
+      'authKyOptions: `options.auth.attemptTimeout` must be a duration ("10 seconds", milliseconds) or false'
+    )
+  }
+  if (maxRedirects !== undefined && !(Number.isSafeInteger(maxRedirects) && (maxRedirects as number) >= 0)) {
+    problems.push("authKyOptions: `options.auth.maxRedirects` must be a whole number, 0 or more")
+  }
+  if (onEvent !== undefined && typeof onEvent !== "function") {
+    problems.push(`authKyOptions: \`options.auth.onEvent\` must be a function, got ${kindOf(onEvent)}`)
+  }
+  if (keepAuthorization !== undefined && typeof keepAuthorization !== "boolean") {
+    problems.push(
+      `authKyOptions: \`options.auth.keepAuthorization\` must be a boolean, got ${kindOf(keepAuthorization)}`
+    )
+  }
+  return problems
+}
+
 const originsOf = (options: AuthKyOptions): ReadonlyArray<string | URL> => {
   if (options.auth?.origins !== undefined) return options.auth.origins
   const origins: Array<string> = []
@@ -269,6 +373,11 @@ const originsOf = (options: AuthKyOptions): ReadonlyArray<string | URL> => {
  * `prefix` and `baseUrl`, or `auth.origins`. A later `extend({ prefix })` to
  * another origin sends no token there.
  *
+ * Throws `InvalidConfigError` (each problem naming the argument) for a
+ * `tokens` that is not a token source, options of the wrong type, `headers`
+ * with an `Authorization` (see `auth.keepAuthorization`), and when no origin
+ * is allowed or an origin is neither `https:` nor loopback `http:`.
+ *
  * @example
  * ```ts
  * const api = ky.create(
@@ -288,7 +397,16 @@ const originsOf = (options: AuthKyOptions): ReadonlyArray<string | URL> => {
  * @since 0.1.0
  */
 export const authKyOptions = (tokens: Tokens, options: AuthKyOptions = {}): KyOptions => {
+  const problems = argumentProblems(tokens, options)
+  if (problems.length > 0) throw new InvalidConfigError({ problems })
   const { auth, hooks, fetch: underlying, retry, ...kyOptions } = options
+  if (auth?.keepAuthorization !== true && hasAuthorization(options.headers)) {
+    throw new InvalidConfigError({
+      problems: [
+        "authKyOptions: `options.headers` has an Authorization, which every request would carry, so no request would get a token. Remove it (authKyOptions sets the token), or pass auth: { keepAuthorization: true } if requests that carry their own Authorization are meant to be sent as they are"
+      ]
+    })
+  }
   const origins = originsOf(options)
   if (origins.length === 0) {
     throw new InvalidConfigError({
