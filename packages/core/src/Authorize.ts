@@ -295,7 +295,11 @@ export const authorizing = (tokens: TokenAccess, options: AuthorizeOptions) => {
         if (failedAt !== undefined) {
           const left = token.receivedAt + cooldownMillis - (yield* Clock.currentTimeMillis)
           if (left > 0) {
-            emitRequestTo(options.onEvent, { type: "unauthorized_token_kept", ...event, cooldownMillis: left })
+            emitRequestTo(options.onEvent, {
+              type: "unauthorized_token_kept",
+              ...event,
+              cooldownMillis: left
+            })
             return first.response
           }
         }

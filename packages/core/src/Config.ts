@@ -177,7 +177,9 @@ export const validate = (config: TokenSourceConfig): ReadonlyArray<string> => {
   }
   for (const name of Object.keys(config.params ?? {})) {
     if (ENGINE_PARAMETERS.has(name)) {
-      problems.push(`params.${name} repeats a parameter the engine sets (RFC 6749 3.2: no repeats); use the option for it`)
+      problems.push(
+        `params.${name} repeats a parameter the engine sets (RFC 6749 3.2: no repeats); use the option for it`
+      )
     } else if (typeof config.params?.[name] !== "string") {
       problems.push(`params.${name} must be a string`)
     }

@@ -98,7 +98,8 @@ export const toTokenAccess = (tokens: Tokens): TokenAccess => {
     getWithin: (maxWaitMillis) =>
       Effect.timeoutOrElse(getToken({ maxWait: maxWaitMillis }), {
         duration: Duration.millis(maxWaitMillis),
-        orElse: () => Effect.fail(new TokenEndpointError({ reason: "timeout", detail: "waiting for a token" }))
+        orElse: () =>
+          Effect.fail(new TokenEndpointError({ reason: "timeout", detail: "waiting for a token" }))
       }),
     invalidate: (token) => Effect.promise(() => tokens.invalidate(token))
   }
@@ -399,7 +400,8 @@ export const authFetch = (tokens: Tokens, options: AuthFetchOptions = {}): typeo
       : firstAttempt({
           next: next as Fetch,
           peek: () => promised.peek?.(),
-          getToken: () => promised.getToken(timeoutMillis === undefined ? undefined : { maxWait: timeoutMillis }),
+          getToken: () =>
+            promised.getToken(timeoutMillis === undefined ? undefined : { maxWait: timeoutMillis }),
           isAllowed: originMatcher(origins),
           timeoutMillis,
           isRetryableStatus:

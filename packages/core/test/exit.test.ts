@@ -101,7 +101,15 @@ describe("a token source that is never disposed does not keep Node alive", () =>
       ]
       await promisify(execFile)(
         "npm",
-        ["install", "--no-save", "--no-package-lock", "--no-audit", "--no-fund", "--loglevel=error", ...wanted],
+        [
+          "install",
+          "--no-save",
+          "--no-package-lock",
+          "--no-audit",
+          "--no-fund",
+          "--loglevel=error",
+          ...wanted
+        ],
         { cwd: dir, timeout: 240_000 }
       )
       const newest = JSON.parse(readFileSync(join(dir, "node_modules/effect/package.json"), "utf8")).version

@@ -102,7 +102,12 @@ describe("1. token requests never follow a redirect", () => {
   it("a redirect is not retried (the answer would be the same)", async () => {
     const before = auth.requests.length
     auth.enqueue({ status: 307, headers: { location: "http://127.0.0.1:9/t" }, text: "" })
-    const tokens = createTokenSource({ tokenUrl: auth.tokenUrl, clientId: "r2", clientSecret: "s", rateLimit: false })
+    const tokens = createTokenSource({
+      tokenUrl: auth.tokenUrl,
+      clientId: "r2",
+      clientSecret: "s",
+      rateLimit: false
+    })
     await failureOf(tokens.getToken())
     await tokens.dispose()
     expect(auth.requests.length - before).toBe(1)
@@ -140,7 +145,9 @@ describe("2. credentials never in the cache key, events or errors", () => {
     expect(Config.cacheKey({ ...base, params: { a: "1", b: "2" } })).toBe(
       Config.cacheKey({ ...base, params: { b: "2", a: "1" } })
     )
-    expect(Config.cacheKey({ ...base, params: { a: "1" } })).not.toBe(Config.cacheKey({ ...base, params: { a: "2" } }))
+    expect(Config.cacheKey({ ...base, params: { a: "1" } })).not.toBe(
+      Config.cacheKey({ ...base, params: { a: "2" } })
+    )
     expect(Config.budgetKey(base)).toBe(Config.budgetKey({ ...base, scope: "x", params: { a: "1" } }))
     expect(Config.budgetKey(base)).not.toBe(Config.budgetKey({ ...base, clientId: "d" }))
   })
@@ -214,7 +221,7 @@ describe("4. malformed token_type, access_token and refresh_token are refused at
       expect(error).toBeInstanceOf(InvalidTokenResponseError)
       expect((error as InvalidTokenResponseError).reason).toContain(field)
       const shown = renderings(error)
-      expect(shown).not.toMatch(/LEAKY|Bearer\u0000|X-Evil/)
+      for (const needle of ["LEAKY", "Bearer\u0000", "X-Evil"]) expect(shown).not.toContain(needle)
     })
   }
 
@@ -260,7 +267,11 @@ describe("5. an API that echoes the bearer token gets it into no error", () => {
     it(`HTTP ${status}: ProblemDetailsError body, detail, title, extensions and message hold no token`, async () => {
       const value = `ECHO-${status}-a1b2c3d4e5+/=`
       auth.setDefault(() => issueToken({ access_token: value }))
-      const tokens = createTokenSource({ tokenUrl: auth.tokenUrl, clientId: `echo-${status}`, rateLimit: false })
+      const tokens = createTokenSource({
+        tokenUrl: auth.tokenUrl,
+        clientId: `echo-${status}`,
+        rateLimit: false
+      })
       const api_ = authFetch(tokens, { baseUrl: apiUrl, problemDetails: true, retry: false })
       const error = await failureOf(api_(`/v1/x?status=${status}`))
       await tokens.dispose()
@@ -279,7 +290,10 @@ describe("5. an API that echoes the bearer token gets it into no error", () => {
 
 describe("6. 401 storms do not spend the token budget", () => {
   it("sandbox WEX: 100 requests to a path that always answers 401 cost at most 2 token requests; a legitimate request then succeeds in its timeout", async () => {
-    const sandbox = await startSandbox({ profile: "wex", faults: { api: { unauthorizedPaths: ["/v1/admin"] } } })
+    const sandbox = await startSandbox({
+      profile: "wex",
+      faults: { api: { unauthorizedPaths: ["/v1/admin"] } }
+    })
     const events: Array<RequestEvent> = []
     const tokens = createTokenSource({
       tokenUrl: sandbox.tokenUrl,
@@ -314,7 +328,10 @@ describe("6. 401 storms do not spend the token budget", () => {
   })
 
   it("the same storm from 100 concurrent callers costs at most 2 token requests", async () => {
-    const sandbox = await startSandbox({ profile: "wex", faults: { api: { unauthorizedPaths: ["/v1/admin"] } } })
+    const sandbox = await startSandbox({
+      profile: "wex",
+      faults: { api: { unauthorizedPaths: ["/v1/admin"] } }
+    })
     const tokens = createTokenSource({
       tokenUrl: sandbox.tokenUrl,
       clientId: "sandbox-client",
@@ -352,7 +369,10 @@ describe("6. 401 storms do not spend the token budget", () => {
   })
 
   it("after the cooldown (minted + unauthorizedCooldown), one 401 may re-acquire again: one request per cooldown", async () => {
-    const sandbox = await startSandbox({ profile: "wex", faults: { api: { unauthorizedPaths: ["/v1/admin"] } } })
+    const sandbox = await startSandbox({
+      profile: "wex",
+      faults: { api: { unauthorizedPaths: ["/v1/admin"] } }
+    })
     const tokens = createTokenSource({
       tokenUrl: sandbox.tokenUrl,
       clientId: "sandbox-client",
@@ -484,7 +504,11 @@ describe("8. near-zero lifetimes do not spin", () => {
             Effect.promise(() => startTokenServer(() => issueToken({ expires_in: 1 }))),
             (s) => Effect.promise(() => s.close())
           )
-          const tokens = yield* makeSource({ tokenUrl: server.tokenUrl, clientId: "short-busy", rateLimit: false })
+          const tokens = yield* makeSource({
+            tokenUrl: server.tokenUrl,
+            clientId: "short-busy",
+            rateLimit: false
+          })
           for (let i = 0; i < 600; i++) {
             const fiber = yield* Effect.forkChild(tokens.get)
             yield* driveUntilDone(fiber, "1 millis", 50)
@@ -518,12 +542,16 @@ describe("11. params must not repeat a parameter the engine sets", () => {
 
 describe("12. loopback means localhost, 127.0.0.0/8 and [::1] only", () => {
   it("http://evil.localhost is not loopback (Node resolves it through DNS)", () => {
-    for (const url of ["http://evil.localhost/t", "http://localhost.evil.example/t", "http://127.0.0.1.evil/t"]) {
+    for (const url of [
+      "http://evil.localhost/t",
+      "http://localhost.evil.example/t",
+      "http://127.0.0.1.evil/t"
+    ]) {
       expect(Config.isSecureOrigin(url)).toBe(false)
       expect(() => createTokenSource({ tokenUrl: url, clientId: "c" })).toThrow(InvalidConfigError)
-      expect(() => authFetch({ getToken: async () => undefined as never, invalidate: async () => {} }, { baseUrl: url })).toThrow(
-        InvalidConfigError
-      )
+      expect(() =>
+        authFetch({ getToken: async () => undefined as never, invalidate: async () => {} }, { baseUrl: url })
+      ).toThrow(InvalidConfigError)
     }
     for (const url of ["http://localhost:1/t", "http://127.1.2.3/t", "http://[::1]:8/t"]) {
       expect(Config.isSecureOrigin(url)).toBe(true)
@@ -546,7 +574,12 @@ describe("14. typed OAuth codes; a non-OAuth error body is kept, scrubbed", () =
       headers: { "content-type": "application/problem+json" },
       text: JSON.stringify({ title: "Forbidden by WAF", detail: `rule 42 matched client_secret=${SECRET}` })
     })
-    const tokens = createTokenSource({ tokenUrl: auth.tokenUrl, clientId: "waf", clientSecret: SECRET, rateLimit: false })
+    const tokens = createTokenSource({
+      tokenUrl: auth.tokenUrl,
+      clientId: "waf",
+      clientSecret: SECRET,
+      rateLimit: false
+    })
     const error = await failureOf(tokens.getToken())
     await tokens.dispose()
     expect(error).toBeInstanceOf(TokenEndpointError)

@@ -139,11 +139,7 @@ describe("Config", () => {
 
   it("accepts https anywhere and http on loopback only", () => {
     expect(Config.validate(base)).toEqual([])
-    for (const url of [
-      "http://127.0.0.1:8080/t",
-      "http://localhost/t",
-      "http://[::1]:9/t"
-    ]) {
+    for (const url of ["http://127.0.0.1:8080/t", "http://localhost/t", "http://[::1]:9/t"]) {
       expect(Config.validate({ ...base, tokenUrl: url })).toEqual([])
     }
     for (const url of [

@@ -80,6 +80,23 @@ describe("faults", () => {
     expect(performance.now() - t0).toBeGreaterThanOrEqual(240)
   })
 
+  it("unauthorizedPaths: 401 below those prefixes whatever the token; the token still works elsewhere", async () => {
+    const sandbox = await start({ faults: { api: { unauthorizedPaths: ["/v1/admin"] } } })
+    const token = await clientCredentials(sandbox)
+    for (const path of ["/v1/admin", "/v1/admin/users", "/v1/admin/users/1"]) {
+      const res = await fetch(`${sandbox.apiBaseUrl}${path}`, { headers: bearer(token) })
+      expect(res.status).toBe(401)
+      expect(res.headers.get("www-authenticate")).toMatch(/^Bearer/)
+    }
+    // a prefix, not a string start: /v1/administrators is another path
+    expect((await fetch(`${sandbox.apiBaseUrl}/v1/administrators`, { headers: bearer(token) })).status).toBe(
+      404
+    )
+    expect((await api(sandbox, token)).status).toBe(200)
+    expect(sandbox.stats().tokensRevoked).toBe(0)
+    expect(() => sandbox.setFaults({ api: { unauthorizedPaths: ["admin"] } })).toThrow(/unauthorizedPaths/)
+  })
+
   it("rateLimit429 count: the next N requests get 429 with Retry-After, then service resumes", async () => {
     const sandbox = await start()
     sandbox.setFaults({ token: { rateLimit429: { count: 2, retryAfterSeconds: 7 } } })

@@ -117,7 +117,9 @@ export const firstAttempt = (
     // No fresh token: wait for one here too (the source makes one request for all waiters),
     // so a cold burst does not run a pipeline a call. The timeout starts once it is sent.
     const waited = new Promise<AccessToken>((resolve) => resolve(options.getToken())) // a throw rejects
-    return abortable(bounded(waited, timeoutMillis), outgoing.signal).then((fresh) => sendWith(outgoing, fresh))
+    return abortable(bounded(waited, timeoutMillis), outgoing.signal).then((fresh) =>
+      sendWith(outgoing, fresh)
+    )
   }
 }
 
