@@ -1,6 +1,7 @@
 import { Duration, Redacted } from "effect"
 import { describe, expect, it } from "vitest"
 import { ClientAuth, Config, Grant, RetryPolicy } from "../src/index.ts"
+import { redactStream, redactText, spellings } from "../src/internal/redact.ts"
 
 describe("ClientAuth", () => {
   const decodeBasic = (header: string) =>
@@ -198,5 +199,42 @@ describe("Config", () => {
     expect(Config.normalizeScope(["a", " b ", ""])).toBe("a b")
     expect(Config.normalizeScope("  a   b ")).toBe("a b")
     expect(Config.normalizeScope([])).toBeUndefined()
+  })
+})
+
+describe("redact (echoed secrets, internal)", () => {
+  const secret = "tok/en+a b=="
+  const all = spellings([secret])
+
+  it("covers the raw, percent-encoded and form-encoded spellings", () => {
+    expect(all).toContain(secret)
+    expect(all).toContain(encodeURIComponent(secret))
+    expect(all).toContain("tok%2Fen%2Ba+b%3D%3D")
+    expect(redactText(`a ${secret} b ${encodeURIComponent(secret)} c`, all)).toBe(
+      "a <redacted> b <redacted> c"
+    )
+  })
+
+  it("removes a value from a byte stream whatever the chunk boundaries", async () => {
+    const text = `{"detail":"you sent ${secret}","again":"${encodeURIComponent(secret)}${secret}"}`
+    const bytes = new TextEncoder().encode(text)
+    for (const size of [1, 2, 3, 5, 7, 11, bytes.length]) {
+      const chunks: Array<Uint8Array> = []
+      for (let i = 0; i < bytes.length; i += size) chunks.push(bytes.slice(i, i + size))
+      const out = await new Response(
+        new ReadableStream<Uint8Array>({
+          start(controller) {
+            for (const chunk of chunks) controller.enqueue(chunk)
+            controller.close()
+          }
+        }).pipeThrough(redactStream(all))
+      ).text()
+      expect(out).toBe(`{"detail":"you sent <redacted>","again":"<redacted><redacted>"}`)
+    }
+  })
+
+  it("passes a stream through unchanged when there is nothing to remove", async () => {
+    const out = await new Response(new Response("plain body").body!.pipeThrough(redactStream([]))).text()
+    expect(out).toBe("plain body")
   })
 })
