@@ -97,6 +97,9 @@ export const report = (onError: OnError | undefined, error: unknown, request: Re
  * A fetch with the core's request policy whose options are resolved at the
  * first call and then kept: for server components, server actions and
  * anything else server-side. Relative paths resolve against `baseUrl`.
+ * Throws `InvalidConfigError` naming the argument for options that are not
+ * an object with `tokens` (a function's result is checked at the first call,
+ * which then rejects).
  *
  * @example
  * ```ts
@@ -174,7 +177,10 @@ const lazyAuthFetch = (
  * timeout, retries given up, `ProblemDetailsError` with `problemDetails: true`,
  * a network failure of `authFetch`) is answered with problem+json (see
  * `problemFor`) and reported to `onError`; anything else is rethrown for Next
- * to handle (`notFound()`, `redirect()`, your own bugs).
+ * to handle (`notFound()`, `redirect()`, your own bugs). Throws
+ * `InvalidConfigError` naming the argument for a `handler` that is not a
+ * function or options that are not an object with `tokens` (a function's
+ * result is checked at the first request, answered with a `500` problem).
  *
  * @example
  * ```ts
