@@ -37,6 +37,7 @@ import {
   Config,
   type CreateOptions,
   createTokenSource,
+  type GetTokenOptions,
   InvalidConfigError,
   type TokenSourceConfig,
   type TokenSourceHandle,
@@ -237,7 +238,7 @@ const makeHandle = (
     touch(state, entry)
     return entry
   }
-  const getToken = (): Promise<AccessToken> => {
+  const getToken = (getOptions?: GetTokenOptions): Promise<AccessToken> => {
     if (disposed) return Promise.reject(disposedError())
     let entry: Entry
     try {
@@ -246,7 +247,7 @@ const makeHandle = (
       return Promise.reject(error)
     }
     entry.pending++
-    return entry.source.getToken().finally(() => {
+    return entry.source.getToken(getOptions).finally(() => {
       entry.pending--
       if (entry.evicted && entry.pending === 0) entry.source.dispose().catch(() => {})
     })
@@ -489,7 +490,8 @@ type PromiseTokens = Extract<Tokens, { readonly getToken: unknown }>
  * @since 0.1.0
  */
 export interface LazyTokenSource {
-  readonly getToken: () => Promise<AccessToken>
+  /** `maxWait`: see core's `GetTokenOptions` (a spent budget fails fast) */
+  readonly getToken: (options?: GetTokenOptions) => Promise<AccessToken>
   readonly peek: () => AccessToken | undefined
   readonly invalidate: (token: AccessToken) => Promise<void>
   /** the registry's source; resolves the configuration (and may throw `InvalidConfigError`) */
@@ -535,9 +537,9 @@ export const tokenSource = (config: ConfigInput, options?: CreateOptions): LazyT
     return registered(key, config, options)
   }
   return {
-    getToken: () => {
+    getToken: (getOptions) => {
       try {
-        return source().getToken()
+        return source().getToken(getOptions)
       } catch (error) {
         return Promise.reject(error)
       }
@@ -568,9 +570,9 @@ const lazily = (
   resolve: () => PromiseTokens,
   ifResolved: () => PromiseTokens | undefined
 ): PromiseTokens & { readonly peek: () => AccessToken | undefined } => ({
-  getToken: () => {
+  getToken: (getOptions) => {
     try {
-      return resolve().getToken()
+      return resolve().getToken(getOptions)
     } catch (error) {
       return Promise.reject(error)
     }
