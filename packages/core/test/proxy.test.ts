@@ -3,19 +3,51 @@
  * request looks like on both sides.
  */
 import { createHash } from "node:crypto"
+import { DEFAULT_CLIENT, type Sandbox, startSandbox } from "@authfetch/sandbox"
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
-import { Proxy as BffProxy, createTokenSource, type TokenSourceHandle } from "../src/index.ts"
-import { headerAttacks, pathAttacks } from "./proxy/attacks.ts"
-import { startTokenServer, type TokenServer } from "./support/tokenServer.ts"
+import {
+  Proxy as BffProxy,
+  createTokenSource,
+  InvalidConfigError,
+  OAuthError,
+  ProblemDetailsError,
+  RateLimitedError,
+  RequestTimeoutError,
+  RetriesExhaustedError,
+  type TokenSourceHandle,
+  TokenStoreError
+} from "../src/index.ts"
+import { headerAttacks, hostileAllow, pathAttacks } from "./proxy/attacks.ts"
+import {
+  answerOf,
+  type CorpusTarget,
+  describeHostileUpstream,
+  describeUnauthorizedStorm,
+  streamOf
+} from "./proxy/corpus.ts"
+import { type HostileUpstream, startHostileUpstream } from "./proxy/hostileUpstream.ts"
+import { issueToken, startTokenServer, type TokenServer } from "./support/tokenServer.ts"
 
 let auth: TokenServer
 let upstream: TokenServer
 let trap: TokenServer
 let tokens: TokenSourceHandle
-let handle: (request: Request, path: string) => Promise<Response>
+let handle: BffProxy.ProxyHandler
+let sandbox: Sandbox
+let hostile: HostileUpstream
+let hostileTrap: HostileUpstream
+let sandboxTokens: TokenSourceHandle
+let hostileHandle: BffProxy.ProxyHandler
 
 beforeAll(async () => {
-  ;[auth, upstream, trap] = await Promise.all([startTokenServer(), startTokenServer(), startTokenServer()])
+  ;[auth, upstream, trap, sandbox, hostile, hostileTrap] = await Promise.all([
+    startTokenServer(),
+    startTokenServer(),
+    startTokenServer(),
+    startSandbox({ profile: "wex" }),
+    startHostileUpstream(),
+    startHostileUpstream()
+  ])
   tokens = createTokenSource({ tokenUrl: auth.tokenUrl, clientId: "bff", clientSecret: "bff-secret" })
   handle = BffProxy.createProxyHandler({
     tokens,
@@ -23,7 +55,19 @@ beforeAll(async () => {
     allow: ["/v1/**"],
     maxBodyBytes: 16 * 1024 * 1024,
     timeout: "1 second",
-    retry: { baseDelay: "5 millis", maxDelay: "10 millis" }
+    retry: { baseDelay: "5 millis", maxDelay: "10 millis" },
+    onError: false
+  })
+  // The WEX emulator's token endpoint (100 token requests a minute per client) behind the hostile upstream.
+  sandboxTokens = createTokenSource({ tokenUrl: sandbox.tokenUrl, ...DEFAULT_CLIENT })
+  hostileHandle = BffProxy.createProxyHandler({
+    tokens: sandboxTokens,
+    upstream: `${hostile.url}/api`,
+    allow: hostileAllow,
+    maxBodyBytes: 16 * 1024 * 1024,
+    timeout: "1 second",
+    retry: { baseDelay: "5 millis", maxDelay: "10 millis" },
+    onError: false
   })
 })
 afterEach(() => {
@@ -32,8 +76,15 @@ afterEach(() => {
   upstream.setDefault(() => ({ status: 200, body: { ok: true } }))
 })
 afterAll(async () => {
-  await tokens.dispose()
-  await Promise.all([auth.close(), upstream.close(), trap.close()])
+  await Promise.all([tokens.dispose(), sandboxTokens.dispose()])
+  await Promise.all([
+    auth.close(),
+    upstream.close(),
+    trap.close(),
+    sandbox.close(),
+    hostile.close(),
+    hostileTrap.close()
+  ])
 })
 
 const call = (path: string, init?: RequestInit & { duplex?: "half" }) =>
@@ -168,7 +219,12 @@ describe("proxy handler", () => {
     upstream.setDefault(() => ({ status: 200, delayMs: 1500 }))
     const slow = await call("/v1/consumers/1", { method: "POST", body: "{}" })
     expect(slow.status).toBe(504)
-    const dead = BffProxy.createProxyHandler({ tokens, upstream: "http://127.0.0.1:9/api", retry: false })
+    const dead = BffProxy.createProxyHandler({
+      tokens,
+      upstream: "http://127.0.0.1:9/api",
+      retry: false,
+      onError: false
+    })
     const unreachable = await dead(new Request("http://bff.local/p"), "/v1/x")
     expect(unreachable.status).toBe(502)
     expect(JSON.stringify(await unreachable.json())).not.toContain("127.0.0.1")
@@ -192,5 +248,327 @@ describe("proxy handler", () => {
       reason: "malformed percent-encoding"
     })
     expect(BffProxy.checkPath("/v1/100%")).toEqual({ ok: false, reason: "malformed percent-encoding" })
+  })
+})
+
+const HOSTILE_MOUNT = "/hostile"
+
+/** A request through the core handler as a framework would make it, mounted at /hostile. */
+const viaCore = async (
+  path: string,
+  options: {
+    method?: string
+    headers?: Readonly<Record<string, string>>
+    body?: () => AsyncIterable<Uint8Array>
+    signal?: AbortSignal
+  } = {}
+) => {
+  const request = new Request(`http://bff.local${HOSTILE_MOUNT}${path}`, {
+    method: options.method ?? "GET",
+    ...(options.headers === undefined ? {} : { headers: options.headers }),
+    ...(options.body === undefined ? {} : { body: streamOf(options.body()), duplex: "half" }),
+    ...(options.signal === undefined ? {} : { signal: options.signal })
+  } as RequestInit)
+  return answerOf(await hostileHandle(request, path, { mount: HOSTILE_MOUNT }))
+}
+
+const hostileTarget = (): CorpusTarget => ({
+  mount: HOSTILE_MOUNT,
+  upstream: hostile,
+  trap: hostileTrap,
+  send: viaCore,
+  uploads: "timeout"
+})
+
+describeHostileUpstream("core handler", hostileTarget)
+
+describeUnauthorizedStorm("core handler", () => ({
+  upstream: hostile,
+  send: (path) => viaCore(path),
+  tokenRequests: () => sandbox.stats().tokenRequests.total
+}))
+
+describe("checkPath and look-alikes", () => {
+  it("refuses what an upstream that normalises Unicode or trims would read as a dot segment or a slash", () => {
+    const cases: Array<[string, string]> = [
+      ["/v1/\uFF0E\uFF0E/admin", "look-alike dot segment"],
+      ["/v1/%EF%BC%8E%EF%BC%8E/admin", "look-alike dot segment"],
+      ["/v1/%E2%80%A5/admin", "look-alike dot segment"],
+      ["/v1/%E3%80%82%E3%80%82", "look-alike dot segment"],
+      ["/v1/..%20/admin", "look-alike dot segment"],
+      ["/v1/.%20./admin", "look-alike dot segment"],
+      ["/v1/..%E2%80%8B", "look-alike dot segment"],
+      ["/v1/%20/admin", "blank segment"],
+      ["/v1/..%EF%BC%8Fadmin", "look-alike slash"],
+      ["/v1/a%EF%BC%BCb", "look-alike slash"]
+    ]
+    for (const [path, reason] of cases) expect(BffProxy.checkPath(path), path).toEqual({ ok: false, reason })
+  })
+
+  it("keeps paths whose non-ASCII or blank characters are only text", () => {
+    for (const path of [
+      "/v1/files/r%C3%A9sum%C3%A9%20final.pdf",
+      "/v1/files/a%20b",
+      "/v1/files/..x",
+      "/v1/files/x..",
+      "/v1/files/%E2%80%A6more",
+      "/v1/files/%EF%BC%A1"
+    ]) {
+      expect(BffProxy.checkPath(path), path).toEqual({ ok: true, path, search: "" })
+    }
+  })
+})
+
+describe("problemFor: one table for the proxy and the adapters", () => {
+  const problemDetails = (status: number) =>
+    new ProblemDetailsError({ status, type: "about:blank", extensions: {}, body: "" })
+  const timeout = new RequestTimeoutError({ method: "GET", url: "https://x/y", timeoutMillis: 100 })
+
+  it("maps every core error, upstream status and refusal; nothing else", () => {
+    const table: Array<[unknown, number | undefined, string?]> = [
+      [
+        new OAuthError({ code: "invalid_client", status: 401 }),
+        502,
+        "The upstream could not be authenticated."
+      ],
+      [new RateLimitedError({ retryAfterMillis: 1500, source: "server" }), 503],
+      [new TokenStoreError({ operation: "get" }), 503],
+      [
+        new InvalidConfigError({ problems: ["x"] }),
+        500,
+        "The server is not configured to call the upstream."
+      ],
+      [timeout, 504, "The upstream did not answer in time."],
+      [
+        new RetriesExhaustedError({
+          method: "GET",
+          url: "https://x/y",
+          attempts: 3,
+          reason: "attempts",
+          cause: timeout
+        }),
+        504
+      ],
+      [
+        new RetriesExhaustedError({
+          method: "GET",
+          url: "https://x/y",
+          attempts: 3,
+          reason: "attempts",
+          cause: 1
+        }),
+        502,
+        "The upstream could not be reached."
+      ],
+      [new TypeError("fetch failed"), 502, "The upstream could not be reached."],
+      [problemDetails(401), 502, "The upstream refused our credentials."],
+      [problemDetails(403), 502, "The upstream refused our credentials."],
+      [problemDetails(407), 502, "The upstream refused our credentials."],
+      [problemDetails(408), 504],
+      [problemDetails(429), 503],
+      [problemDetails(404), 404, "The upstream answered 404."],
+      [problemDetails(500), 502, "The upstream failed."],
+      [problemDetails(504), 504],
+      [new BffProxy.ProxyError({ reason: "path_refused", check: "dot segment" }), 400],
+      [new BffProxy.ProxyError({ reason: "upstream_redirect", upstreamStatus: 302 }), 502],
+      [new BffProxy.ProxyError({ reason: "upstream_status", upstreamStatus: 403 }), 502],
+      [new TypeError("undefined is not a function"), undefined],
+      [new Error("boom"), undefined],
+      ["text", undefined]
+    ]
+    for (const [error, status, detail] of table) {
+      const answer = BffProxy.problemFor(error)
+      expect(answer?.status, String(error)).toBe(status)
+      if (answer !== undefined) {
+        expect(answer.title).toBe(
+          {
+            400: "Bad Request",
+            404: "Not Found",
+            500: "Internal Server Error",
+            502: "Bad Gateway",
+            503: "Service Unavailable",
+            504: "Gateway Timeout"
+          }[answer.status]
+        )
+      }
+      if (detail !== undefined) expect(answer?.detail).toBe(detail)
+    }
+    expect(
+      BffProxy.problemFor(new RateLimitedError({ retryAfterMillis: 1500, source: "server" }))?.retryAfter
+    ).toBe(2)
+  })
+
+  it("logs a line with status, title and tag only", () => {
+    const error = new OAuthError({
+      code: "invalid_client",
+      description: "secret s3cr3t-value is wrong",
+      status: 401
+    })
+    expect(BffProxy.logLine(error, BffProxy.problemFor(error)!)).toBe("502 Bad Gateway (OAuthError)")
+    const refused = new BffProxy.ProxyError({ reason: "upstream_status", upstreamStatus: 500 })
+    expect(BffProxy.logLine(refused, BffProxy.problemFor(refused)!)).toBe(
+      "502 Bad Gateway (ProxyError upstream_status 500)"
+    )
+  })
+})
+
+describe("proxy handler: errors it produces", () => {
+  it("a wrong client secret: 502, and by default one stderr line without the secret; a refused path: nothing logged", async () => {
+    const secret = "wrong-secret-0f3b9"
+    auth.setDefault((request) =>
+      request.form.get("client_id") === "bad-client"
+        ? {
+            status: 401,
+            body: { error: "invalid_client", error_description: `client secret ${secret} is wrong` }
+          }
+        : {
+            status: 200,
+            body: { access_token: `at-x-${Math.random()}`, token_type: "Bearer", expires_in: 600 }
+          }
+    )
+    const wrong = createTokenSource({ tokenUrl: auth.tokenUrl, clientId: "bad-client", clientSecret: secret })
+    const lines: Array<string> = []
+    const original = console.error
+    console.error = (...args: Array<unknown>) => {
+      lines.push(args.map(String).join(" "))
+    }
+    try {
+      const proxy = BffProxy.createProxyHandler({
+        tokens: wrong,
+        upstream: `${upstream.url}/api`,
+        allow: ["/v1/**"],
+        retry: false
+      })
+      const refused = await proxy(new Request("http://bff.local/p"), "/v1/consumers/1")
+      expect(refused.status).toBe(502)
+      expect(await refused.text()).not.toContain(secret)
+      expect(await (await proxy(new Request("http://bff.local/p"), "/internal")).text()).toContain(
+        "Not Found"
+      )
+    } finally {
+      console.error = original
+      await wrong.dispose()
+      auth.setDefault(() => issueToken())
+    }
+    expect(lines).toEqual(["[@authfetch/core] proxy answered 502 Bad Gateway (OAuthError)"])
+    expect(upstream.requests).toHaveLength(0)
+  })
+
+  it("onError gets every problem the proxy answers with, 4xx included, with the request", async () => {
+    const seen: Array<[string | undefined, number, string]> = []
+    const proxy = BffProxy.createProxyHandler({
+      tokens,
+      upstream: `${upstream.url}/api`,
+      allow: ["/v1/**"],
+      retry: false,
+      onError: (error, problem, request) =>
+        seen.push([(error as { _tag?: string })._tag, problem.status, request.method])
+    })
+    upstream.enqueue({ status: 500, text: "stack trace" })
+    await proxy(new Request("http://bff.local/p"), "/v1/x")
+    await proxy(new Request("http://bff.local/p", { method: "OPTIONS" }), "/v1/x")
+    await proxy(new Request("http://bff.local/p"), "/v1/%2e%2e/x")
+    expect(seen).toEqual([
+      ["ProxyError", 502, "GET"],
+      ["ProxyError", 405, "OPTIONS"],
+      ["ProxyError", 400, "GET"]
+    ])
+  })
+
+  it("405 lists the methods forwarded in Allow, as handler.methods", async () => {
+    const proxy = BffProxy.createProxyHandler({
+      tokens,
+      upstream: `${upstream.url}/api`,
+      methods: ["get", "post"],
+      onError: false
+    })
+    expect(proxy.methods).toEqual(["GET", "POST"])
+    const refused = await proxy(new Request("http://bff.local/p", { method: "DELETE" }), "/v1/x")
+    expect(refused.status).toBe(405)
+    expect(refused.headers.get("allow")).toBe("GET, POST")
+  })
+
+  it("without a mount point, or with one a browser must not be sent to, same-origin redirects are refused", async () => {
+    for (const mount of [undefined, "//evil.example", "/a/../b", "/a\\b"]) {
+      upstream.enqueue({ status: 302, headers: { location: `${upstream.url}/api/v1/consumers/2` } })
+      const response = await handle(
+        new Request("http://bff.local/p"),
+        "/v1/consumers/1",
+        mount === undefined ? undefined : { mount }
+      )
+      expect(response.status, String(mount)).toBe(502)
+      expect(response.headers.get("location")).toBeNull()
+    }
+    upstream.enqueue({ status: 302, headers: { location: `${upstream.url}/api/v1/consumers/2` } })
+    const mounted = await handle(new Request("http://bff.local/p"), "/v1/consumers/1", { mount: "/bff/" })
+    expect(mounted.status).toBe(302)
+    expect(mounted.headers.get("location")).toBe("/bff/v1/consumers/2")
+    expect(upstream.requests).toHaveLength(5)
+  })
+})
+
+describe("createProxyHandler validates its options", () => {
+  const fails = (options: unknown, ...parts: Array<string>) => {
+    let thrown: unknown
+    try {
+      BffProxy.createProxyHandler(options as BffProxy.ProxyOptions)
+    } catch (error) {
+      thrown = error
+    }
+    expect(thrown, JSON.stringify(parts)).toBeInstanceOf(InvalidConfigError)
+    for (const part of parts) expect(String((thrown as Error).message)).toContain(part)
+  }
+
+  it("throws InvalidConfigError naming each bad argument, never a TypeError", () => {
+    fails(null, "proxy options must be an object", "null")
+    fails(undefined, "proxy options must be an object", "undefined")
+    fails("https://api.example.com", "proxy options must be an object", "string")
+    fails({}, "`tokens` is missing", "`upstream` is missing")
+    fails({ tokens: {}, upstream: "https://api.example.com" }, "`tokens` must be a token source")
+    fails({ tokens, upstream: "not a url" }, "`upstream` is not an absolute URL")
+    fails({ tokens, upstream: "http://api.example.com" }, "`upstream` must be https:")
+    fails({ tokens, upstream: "https://api.example.com/?x=1" }, "`upstream` must be a plain origin and path")
+    fails({ tokens, upstream: 42 }, "`upstream` must be a URL string")
+    fails({ tokens, upstream: "https://api.example.com", allow: "/v1/**" }, "`allow`")
+    fails({ tokens, upstream: "https://api.example.com", allow: ["v1/**"] }, "`allow`")
+    fails({ tokens, upstream: "https://api.example.com", methods: [] }, "`methods`")
+    fails(
+      { tokens, upstream: "https://api.example.com", methods: ["GET", "TRACE"] },
+      "`methods` cannot include TRACE"
+    )
+    fails({ tokens, upstream: "https://api.example.com", maxBodyBytes: -1 }, "`maxBodyBytes`")
+    fails({ tokens, upstream: "https://api.example.com", timeout: "soon" }, "`timeout`")
+    fails({ tokens, upstream: "https://api.example.com", retry: 3 }, "`retry`")
+    fails(
+      { tokens, upstream: "https://api.example.com", forwardHeaders: ["Cookie"] },
+      "`forwardHeaders` cannot include Cookie"
+    )
+    fails({ tokens, upstream: "https://api.example.com", forwardHeaders: ["bad header"] }, "`forwardHeaders`")
+    fails(
+      {
+        tokens,
+        upstream: "https://api.example.com",
+        responseHeaders: ["set-cookie", "Access-Control-Allow-Origin", "location"]
+      },
+      "`responseHeaders` cannot include set-cookie, Access-Control-Allow-Origin, location"
+    )
+    fails({ tokens, upstream: "https://api.example.com", fetch: "fetch" }, "`fetch` must be a function")
+    fails(
+      { tokens, upstream: "https://api.example.com", onError: true },
+      "`onError` must be a function or false"
+    )
+  })
+
+  it("passes extra response headers the options name, never the ones it refuses to", async () => {
+    const proxy = BffProxy.createProxyHandler({
+      tokens,
+      upstream: `${upstream.url}/api`,
+      responseHeaders: ["X-Total-Count"],
+      onError: false
+    })
+    upstream.enqueue({ status: 200, body: [], headers: { "x-total-count": "3", "x-other": "1" } })
+    const response = await proxy(new Request("http://bff.local/p"), "/v1/claims")
+    expect(response.headers.get("x-total-count")).toBe("3")
+    expect(response.headers.get("x-other")).toBeNull()
   })
 })
