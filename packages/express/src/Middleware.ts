@@ -24,7 +24,7 @@
  *
  * @since 0.1.0
  */
-import { type AuthFetchOptions, authFetch, type Tokens } from "@authfetch/core"
+import { type AuthFetchOptions, authFetch, InvalidConfigError, type Tokens } from "@authfetch/core"
 import type { RequestHandler, Response } from "express"
 import { clientCloseSignal } from "./internal/node.ts"
 
@@ -70,10 +70,44 @@ export interface AuthFetchMiddlewareOptions extends AuthFetchOptions {
   readonly abortOnClientClose?: boolean | undefined
 }
 
+const kindOf = (value: unknown): string => (value === null ? "null" : typeof value)
+
+const isTokenSource = (tokens: unknown): boolean => {
+  if (typeof tokens !== "object" || tokens === null) return false
+  const source = tokens as Record<string, unknown>
+  return (
+    (typeof source.getToken === "function" || source.get !== undefined) &&
+    typeof source.invalidate === "function"
+  )
+}
+
+/** Every problem of the arguments, named (`[]`: none). */
+const argumentProblems = (tokens: unknown, options: unknown): Array<string> => {
+  const problems: Array<string> = []
+  if (tokens === undefined || tokens === null) {
+    problems.push(
+      `authFetchMiddleware(tokens, options): tokens is missing (a token source), got ${kindOf(tokens)}`
+    )
+  } else if (!isTokenSource(tokens)) {
+    problems.push(
+      "authFetchMiddleware(tokens, options): tokens must be a token source (getToken and invalidate)"
+    )
+  }
+  if (typeof options !== "object" || options === null) {
+    problems.push(`authFetchMiddleware(tokens, options): options must be an object, got ${kindOf(options)}`)
+  } else {
+    const close = (options as Record<string, unknown>).abortOnClientClose
+    if (close !== undefined && typeof close !== "boolean") {
+      problems.push("authFetchMiddleware option `abortOnClientClose` must be a boolean")
+    }
+  }
+  return problems
+}
+
 /**
  * Puts `req.authFetch` on each request. The core's `authFetch(tokens, options)`
- * is created once, here (invalid options throw `InvalidConfigError` at once,
- * not on the first request).
+ * is created once, here (invalid arguments throw `InvalidConfigError` at once,
+ * naming them, not on the first request).
  *
  * @example
  * ```ts
@@ -91,6 +125,8 @@ export const authFetchMiddleware = (
   tokens: Tokens,
   options: AuthFetchMiddlewareOptions = {}
 ): RequestHandler => {
+  const problems = argumentProblems(tokens, options)
+  if (problems.length > 0) throw new InvalidConfigError({ problems })
   const { abortOnClientClose = true, ...fetchOptions } = options
   const api = authFetch(tokens, fetchOptions)
   return (req, res, next) => {

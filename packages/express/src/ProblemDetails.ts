@@ -4,12 +4,13 @@
  * no message of an unknown error, no token, no secret, no upstream URL or
  * upstream-written text. The error itself goes to `onError` (your logger).
  *
- * Status mapping (what the caller of *this* server should understand):
+ * Status mapping: the core's one table (`Proxy.problemFor`), shared with the
+ * proxy and the Next adapter, for authfetch's errors:
  *
  * | error | status |
  * | --- | --- |
  * | `OAuthError`, `TokenEndpointError`, `InvalidTokenResponseError` (no token for the upstream) | 502 |
- * | `RateLimitedError` (the token endpoint throttles us) | 503, `Retry-After` when known |
+ * | `RateLimitedError` (the token budget or the token endpoint throttles us) | 503, `Retry-After` when known |
  * | `TokenStoreError` (the shared token store is down) | 503 |
  * | `RequestTimeoutError`, `RetriesExhaustedError` after timeouts, a `TimeoutError` | 504 |
  * | `RetriesExhaustedError` otherwise, `RedirectError`, a fetch `TypeError` | 502 |
@@ -19,6 +20,11 @@
  * | `ProblemDetailsError` other 4xx (the upstream's answer to what the client asked) | the same status |
  * | `ProblemDetailsError` 5xx | 502 |
  * | `InvalidConfigError` | 500 |
+ *
+ * and, for the rest, here:
+ *
+ * | error | status |
+ * | --- | --- |
  * | an error with `status`/`statusCode` 400–599 (`http-errors`, body parsers) | that status |
  * | anything else | 500 |
  *
@@ -33,22 +39,16 @@
  *
  * @since 0.1.0
  */
-import { Proxy as CoreProxy, Problem } from "@authfetch/core"
+import { Proxy as CoreProxy, InvalidConfigError, Problem } from "@authfetch/core"
 import type { ErrorRequestHandler, Request } from "express"
 import { clientGone, sendResponse } from "./internal/node.ts"
 
 /**
- * The problem an error becomes.
+ * The problem an error becomes (the core's `Proxy.ProblemAnswer`).
  *
  * @since 0.1.0
  */
-export interface ProblemAnswer {
-  readonly status: number
-  readonly title: string
-  readonly detail: string
-  /** seconds, for `Retry-After` */
-  readonly retryAfter?: number | undefined
-}
+export type ProblemAnswer = CoreProxy.ProblemAnswer
 
 /**
  * @since 0.1.0
@@ -56,42 +56,23 @@ export interface ProblemAnswer {
 export interface ProblemDetailsOptions {
   /**
    * called with every error handled (the original, with its stack: for your
-   * logs, not the client). Default: `console.error` for 5xx answers; `false`
-   * for none.
+   * logs, not the client). Default: one `console.error` line per 5xx answer
+   * with the status, the title and the error's tag (never its message, a
+   * body or a detail); `false` for none.
    */
   readonly onError?: ((error: unknown, req: Request, problem: ProblemAnswer) => void) | false | undefined
 }
 
-const answer = (status: number, detail: string, retryAfter?: number): ProblemAnswer => ({
+const answer = (status: number, detail: string): ProblemAnswer => ({
   status,
   title: Problem.reasonPhrase(status) ?? (status < 500 ? "Bad Request" : "Internal Server Error"),
-  detail,
-  ...(retryAfter === undefined ? {} : { retryAfter })
+  detail
 })
 
 const UNEXPECTED = answer(500, "An unexpected error occurred.")
-const NOT_AUTHENTICATED = answer(502, "The upstream could not be authenticated.")
-const REFUSED = answer(502, "The upstream refused our credentials.")
-const UNREACHABLE = answer(502, "The upstream could not be reached.")
-const UPSTREAM_FAILED = answer(502, "The upstream failed.")
-const TIMEOUT = answer(504, "The upstream did not answer in time.")
-const UNAVAILABLE = answer(503, "A service this server depends on is unavailable. Try again later.")
 
 const fieldOf = (error: unknown, name: string): unknown =>
   typeof error === "object" && error !== null ? (error as Record<string, unknown>)[name] : undefined
-
-const tagOf = (error: unknown): unknown => fieldOf(error, "_tag")
-
-const seconds = (millis: unknown): number | undefined =>
-  typeof millis === "number" && Number.isFinite(millis) && millis >= 0 ? Math.ceil(millis / 1000) : undefined
-
-const fromUpstreamStatus = (status: number): ProblemAnswer => {
-  if (status === 401 || status === 403 || status === 407) return REFUSED
-  if (status === 408 || status === 504) return TIMEOUT
-  if (status === 429) return answer(503, "The upstream is rate limiting this service. Try again later.")
-  if (status >= 400 && status < 500) return answer(status, "The upstream refused the request.")
-  return UPSTREAM_FAILED
-}
 
 /**
  * The problem an error becomes (see the module comment for the table). Pure;
@@ -106,34 +87,8 @@ const fromUpstreamStatus = (status: number): ProblemAnswer => {
  * @since 0.1.0
  */
 export const toProblem = (error: unknown): ProblemAnswer => {
-  switch (tagOf(error)) {
-    case "OAuthError":
-    case "TokenEndpointError":
-    case "InvalidTokenResponseError":
-      return NOT_AUTHENTICATED
-    case "RateLimitedError":
-      return answer(
-        503,
-        "The upstream's token endpoint is rate limiting this service. Try again later.",
-        seconds(fieldOf(error, "retryAfterMillis"))
-      )
-    case "TokenStoreError":
-      return UNAVAILABLE
-    case "RequestTimeoutError":
-      return TIMEOUT
-    case "RetriesExhaustedError":
-      return tagOf(fieldOf(error, "cause")) === "RequestTimeoutError" ? TIMEOUT : UNREACHABLE
-    case "ProblemDetailsError": {
-      const status = fieldOf(error, "status")
-      return typeof status === "number" ? fromUpstreamStatus(status) : UPSTREAM_FAILED
-    }
-    case "InvalidConfigError":
-      return UNEXPECTED
-  }
-  const name = fieldOf(error, "name")
-  if (name === "TimeoutError") return TIMEOUT
-  if (name === "RedirectError") return UNREACHABLE
-  if (error instanceof TypeError && error.message === "fetch failed") return UNREACHABLE
+  const ours = CoreProxy.problemFor(error)
+  if (ours !== undefined) return ours
   const status = fieldOf(error, "status") ?? fieldOf(error, "statusCode")
   if (typeof status === "number" && Number.isInteger(status) && status >= 400 && status <= 599) {
     return status < 500
@@ -143,10 +98,9 @@ export const toProblem = (error: unknown): ProblemAnswer => {
   return UNEXPECTED
 }
 
-const defaultOnError = (error: unknown, req: Request, problem: ProblemAnswer): void => {
-  // The path without its query (a query may carry secrets); the error as the process sees it.
-  if (problem.status >= 500)
-    console.error(`[authfetch] ${req.method} ${req.path} -> ${problem.status}`, error)
+const defaultOnError = (error: unknown, _req: Request, problem: ProblemAnswer): void => {
+  // Status, title and tag: an error's message or detail may quote a server's text.
+  if (problem.status >= 500) console.error(`[@authfetch/express] ${CoreProxy.logLine(error, problem)}`)
 }
 
 /**
@@ -165,6 +119,18 @@ const defaultOnError = (error: unknown, req: Request, problem: ProblemAnswer): v
  * @since 0.1.0
  */
 export const problemDetails = (options: ProblemDetailsOptions = {}): ErrorRequestHandler => {
+  if (typeof options !== "object" || options === null) {
+    throw new InvalidConfigError({
+      problems: [
+        `problemDetails(options): options must be an object, got ${options === null ? "null" : typeof options}`
+      ]
+    })
+  }
+  if (options.onError !== undefined && options.onError !== false && typeof options.onError !== "function") {
+    throw new InvalidConfigError({
+      problems: ["problemDetails option `onError` must be a function or false"]
+    })
+  }
   const onError = options.onError === false ? undefined : (options.onError ?? defaultOnError)
   return (error, req, res, next) => {
     const problem = toProblem(error)
@@ -175,12 +141,7 @@ export const problemDetails = (options: ProblemDetailsOptions = {}): ErrorReques
     }
     if (res.headersSent) return next(error)
     if (clientGone(res)) return
-    const response = CoreProxy.problem(
-      problem.status,
-      problem.title,
-      problem.detail,
-      problem.retryAfter === undefined ? undefined : { "retry-after": String(problem.retryAfter) }
-    )
+    const response = CoreProxy.problemResponse(problem)
     sendResponse(response, res, { replace: true }).catch(next)
   }
 }

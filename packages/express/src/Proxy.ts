@@ -1,17 +1,22 @@
 /**
  * The backend-for-frontend proxy as an Express router: `/<mount>/*` is
  * forwarded to one fixed upstream with our bearer token, by the core's
- * `Proxy.createProxyHandler` (path checks, allow-list, header allow-lists,
- * body bound, timeout, redirects, problem+json). This module only translates:
+ * `Proxy.createProxyHandler` (path checks, allow-list, header allow-lists
+ * both ways, redirects rewritten to the mount or refused, upstream errors
+ * mapped, the token cut out of bodies, body bound, timeout, problem+json,
+ * `onError`). This module only translates:
  *
  * - the raw path below the mount point (`req.url` inside the router: not
- *   decoded, not normalised, query included) goes to the handler as is;
+ *   decoded, not normalised, query included) goes to the handler as is, and
+ *   the mount point (`req.baseUrl`) as where redirects and links point to;
  * - the Node request becomes a web `Request` whose body is the socket,
  *   streamed (`duplex: "half"`), paced by the upstream;
  * - methods a web `Request` cannot carry (`TRACE`, `TRACK`, `CONNECT`) are
- *   refused with `405` before one is built;
+ *   refused with `405` (with `Allow`, as the core's) before one is built;
  * - the web `Response` is written back with backpressure;
- * - a client that disconnects aborts the upstream request (and its retries);
+ * - a client that disconnects aborts the upstream request (and its retries),
+ *   and the core resets the upstream connection;
+ * - `onError` gets the Express request (`(error, req, problem)`);
  * - a body already read by a body parser mounted before the proxy is a
  *   configuration error (`InvalidConfigError` to `next`): mount the proxy first.
  *
@@ -42,11 +47,23 @@ import {
 /**
  * Options of `createProxy`: the core's `Proxy.ProxyOptions` (`tokens`,
  * `upstream`, `allow`, `methods`, `maxBodyBytes`, `timeout`, `retry`,
- * `forwardHeaders`, `fetch`, `onEvent`).
+ * `forwardHeaders`, `responseHeaders`, `fetch`, `onEvent`), with `onError`
+ * given the Express request.
  *
  * @since 0.1.0
  */
-export type ProxyOptions = CoreProxy.ProxyOptions
+export interface ProxyOptions extends Omit<CoreProxy.ProxyOptions, "onError"> {
+  /**
+   * called with every problem the proxy answers with itself (refused
+   * requests, upstream failures, token errors) and the error behind it: the
+   * place to log and alert. Default: one stderr line per 5xx (status, title,
+   * error tag; never a body, a URL or a token); `false`: none.
+   */
+  readonly onError?:
+    | ((error: unknown, req: express.Request, problem: CoreProxy.ProblemAnswer) => void)
+    | false
+    | undefined
+}
 
 /**
  * Methods the Fetch standard forbids in a `Request` (its constructor throws):
@@ -87,10 +104,42 @@ const bodyAlreadyReadError = () =>
  * @since 0.1.0
  */
 export const createProxy = (options: ProxyOptions): Router => {
-  const handle = CoreProxy.createProxyHandler(options)
+  if (typeof options !== "object" || options === null) {
+    throw new InvalidConfigError({
+      problems: [
+        `createProxy(options): options must be an object ({ tokens, upstream, ... }), got ${options === null ? "null" : typeof options}`
+      ]
+    })
+  }
+  const { onError, ...core } = options
+  if (onError !== undefined && onError !== false && typeof onError !== "function") {
+    throw new InvalidConfigError({ problems: ["createProxy option `onError` must be a function or false"] })
+  }
+  // The core reports with the web Request; the Express request is found from it.
+  const requests = new WeakMap<Request, express.Request>()
+  const handle = CoreProxy.createProxyHandler({
+    ...core,
+    onError:
+      typeof onError === "function"
+        ? (error, problem, request) => {
+            const req = requests.get(request)
+            if (req !== undefined) onError(error, req, problem)
+          }
+        : onError
+  })
+  /** The same reporting for what is answered here, before the core sees a request. */
+  const report = (error: unknown, req: express.Request, problem: CoreProxy.ProblemAnswer) => {
+    try {
+      if (typeof onError === "function") onError(error, req, problem)
+      else if (onError === undefined && problem.status >= 500)
+        console.error(`[@authfetch/core] proxy answered ${CoreProxy.logLine(error, problem)}`)
+    } catch {
+      // a failing logger must not stop the answer
+    }
+  }
   const router = express.Router()
   router.use((req, res, next) => {
-    forward(handle, req, res).catch((error: unknown) => {
+    forward(handle, requests, report, req, res).catch((error: unknown) => {
       finishRequest(req, res)
       next(error)
     })
@@ -99,14 +148,19 @@ export const createProxy = (options: ProxyOptions): Router => {
 }
 
 const forward = async (
-  handle: (request: Request, path: string) => Promise<Response>,
+  handle: CoreProxy.ProxyHandler,
+  requests: WeakMap<Request, express.Request>,
+  report: (error: unknown, req: express.Request, problem: CoreProxy.ProblemAnswer) => void,
   req: express.Request,
   res: express.Response
 ): Promise<void> => {
   const method = req.method.toUpperCase()
   if (UNREPRESENTABLE_METHODS.has(method)) {
     finishRequest(req, res)
-    return sendResponse(CoreProxy.problem(405, "Method Not Allowed", `${method} is not forwarded.`), res)
+    const error = new CoreProxy.ProxyError({ reason: "method_not_allowed", method })
+    const problem = CoreProxy.problemFor(error)!
+    report(error, req, problem)
+    return sendResponse(CoreProxy.problemResponse(problem, { allow: handle.methods.join(", ") }), res)
   }
   const withBody = method !== "GET" && method !== "HEAD" && hasBody(req)
   if (withBody && bodyAlreadyRead(req)) throw bodyAlreadyReadError()
@@ -129,9 +183,10 @@ const forward = async (
     duplex: "half"
   } as RequestInit)
 
+  requests.set(request, req)
   let response: Response
   try {
-    response = await handle(request, req.url)
+    response = await handle(request, req.url, { mount: req.baseUrl })
   } catch (error) {
     // The handler throws only when the request was aborted: the client is gone.
     if (signal.aborted) return

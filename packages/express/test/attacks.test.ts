@@ -37,7 +37,8 @@ beforeAll(async () => {
       upstream: `${upstream.url}/api`,
       allow: ["/v1/**"],
       timeout: "2 seconds",
-      retry: { baseDelay: "5 millis", maxDelay: "10 millis" }
+      retry: { baseDelay: "5 millis", maxDelay: "10 millis" },
+      onError: false
     })
   )
   server.use(problemDetails({ onError: false }))

@@ -104,7 +104,7 @@ describe("req.authFetch", () => {
       type: "about:blank",
       title: "Not Found",
       status: 404,
-      detail: "The upstream refused the request."
+      detail: "The upstream answered 404."
     })
   })
 

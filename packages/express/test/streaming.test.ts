@@ -292,7 +292,7 @@ describe("body parsers", () => {
       type: "about:blank",
       title: "Internal Server Error",
       status: 500,
-      detail: "An unexpected error occurred."
+      detail: "The server is not configured to call the upstream."
     })
     expect(recorder.started).toHaveLength(0)
     expect(configErrors).toHaveLength(1)

@@ -145,6 +145,6 @@ describe("Express 4", () => {
     const bad = await send(app.port, { path: "/api/consumers/bad%20id" })
     expect(bad.status).toBe(400)
     expect(bad.headers["content-type"]).toBe("application/problem+json")
-    expect(JSON.parse(bad.text)).toMatchObject({ status: 400, detail: "The upstream refused the request." })
+    expect(JSON.parse(bad.text)).toMatchObject({ status: 400, detail: "The upstream answered 400." })
   })
 })
