@@ -21,6 +21,7 @@ import { headerAttacks, hostileAllow, pathAttacks } from "./proxy/attacks.ts"
 import {
   answerOf,
   type CorpusTarget,
+  describeAbandonedUploads,
   describeHostileUpstream,
   describeUnauthorizedStorm,
   streamOf
@@ -38,6 +39,7 @@ let hostile: HostileUpstream
 let hostileTrap: HostileUpstream
 let sandboxTokens: TokenSourceHandle
 let hostileHandle: BffProxy.ProxyHandler
+let patientHandle: BffProxy.ProxyHandler
 
 beforeAll(async () => {
   ;[auth, upstream, trap, sandbox, hostile, hostileTrap] = await Promise.all([
@@ -67,6 +69,15 @@ beforeAll(async () => {
     maxBodyBytes: 16 * 1024 * 1024,
     timeout: "1 second",
     retry: { baseDelay: "5 millis", maxDelay: "10 millis" },
+    onError: false
+  })
+  // The same with a long timeout: uploads there are given up on by the caller.
+  patientHandle = BffProxy.createProxyHandler({
+    tokens: sandboxTokens,
+    upstream: `${hostile.url}/api`,
+    allow: hostileAllow,
+    maxBodyBytes: 16 * 1024 * 1024,
+    timeout: "30 seconds",
     onError: false
   })
 })
@@ -261,7 +272,8 @@ const viaCore = async (
     headers?: Readonly<Record<string, string>>
     body?: () => AsyncIterable<Uint8Array>
     signal?: AbortSignal
-  } = {}
+  } = {},
+  proxy: BffProxy.ProxyHandler = hostileHandle
 ) => {
   const request = new Request(`http://bff.local${HOSTILE_MOUNT}${path}`, {
     method: options.method ?? "GET",
@@ -269,18 +281,25 @@ const viaCore = async (
     ...(options.body === undefined ? {} : { body: streamOf(options.body()), duplex: "half" }),
     ...(options.signal === undefined ? {} : { signal: options.signal })
   } as RequestInit)
-  return answerOf(await hostileHandle(request, path, { mount: HOSTILE_MOUNT }))
+  return answerOf(await proxy(request, path, { mount: HOSTILE_MOUNT }))
 }
 
 const hostileTarget = (): CorpusTarget => ({
   mount: HOSTILE_MOUNT,
   upstream: hostile,
   trap: hostileTrap,
-  send: viaCore,
-  uploads: "timeout"
+  send: viaCore
 })
 
-describeHostileUpstream("core handler", hostileTarget)
+describeHostileUpstream("core handler", hostileTarget, "timeout")
+describeAbandonedUploads(
+  "core handler",
+  () => ({
+    ...hostileTarget(),
+    send: (path, options) => viaCore(path, options, patientHandle)
+  }),
+  "abort"
+)
 
 describeUnauthorizedStorm("core handler", () => ({
   upstream: hostile,

@@ -3,9 +3,11 @@
  * browser calls `/api/benefits/v1/...` on our origin, the route forwards to
  * one fixed upstream with the bearer token, and the browser never holds the
  * token or the client secret. Everything is the core's
- * `Proxy.createProxyHandler` (path checks, allow-list, header filtering,
- * body bound, timeouts, redirects, problem+json); this module only finds the
- * raw path below the mount point and hands it over.
+ * `Proxy.createProxyHandler` (path checks, allow-list, header allow-lists
+ * both ways, redirects rewritten to the mount point or refused, upstream
+ * errors mapped, the token cut out of bodies, body bound, timeouts,
+ * problem+json, `onError`); this module only finds the raw path below the
+ * mount point and the mount point itself, and hands them over.
  *
  * The raw path: the core must judge the path as the client sent it,
  * percent-encoded, so that `%2e%2e`, `%2f`, `%5c`, `%00` are seen. It is
@@ -40,14 +42,25 @@
  */
 import { Proxy as CoreProxy, InvalidConfigError } from "@authfetch/core"
 import { ensureAbortSignalAny } from "./internal/abortSignalAny.ts"
-import { problemFor } from "./problems.ts"
 import { type TokensInput, toTokens } from "./tokens.ts"
-import { type Lazy, type OnError, report, resolveLazy } from "./withAuthFetch.ts"
+import { type Lazy, resolveLazy } from "./withAuthFetch.ts"
+
+/**
+ * Reports a problem the proxy route answered with (refused requests, upstream
+ * failures, token and configuration errors) with the error behind it: the
+ * place to log and alert. Default: one `console.error` line per 5xx (status,
+ * title, error tag; never a body, a URL or a token); `false`: none.
+ *
+ * @since 0.1.0
+ */
+export type ProxyRouteOnError =
+  | ((error: unknown, request: Request, problem: CoreProxy.ProblemAnswer) => void)
+  | false
 
 /**
  * @since 0.1.0
  */
-export interface ProxyRouteOptions extends Omit<CoreProxy.ProxyOptions, "tokens"> {
+export interface ProxyRouteOptions extends Omit<CoreProxy.ProxyOptions, "tokens" | "onError"> {
   /** a configuration (or a function returning one: the process's source for it), or a token source */
   readonly tokens: TokensInput
   /**
@@ -55,8 +68,8 @@ export interface ProxyRouteOptions extends Omit<CoreProxy.ProxyOptions, "tokens"
    * `/api/benefits`; default: derived from the catch-all parameter
    */
   readonly prefix?: string | undefined
-  /** where failures answered with a problem (configuration, thrown core errors) are reported */
-  readonly onError?: OnError | undefined
+  /** where every problem the route answers with is reported (see `ProxyRouteOnError`) */
+  readonly onError?: ProxyRouteOnError | undefined
 }
 
 /**
@@ -94,17 +107,63 @@ const pathAndQueryOf = (url: string): string => {
   return hash === -1 ? rest : rest.slice(0, hash)
 }
 
-const refuse = (reason: string): Response =>
-  CoreProxy.problem(400, "Bad Request", `The path is not acceptable (${reason}).`)
-
-const notMounted = (): Response => CoreProxy.problem(404, "Not Found", "No such resource.")
-
 const safeDecode = (segment: string): string | undefined => {
   try {
     return decodeURIComponent(segment)
   } catch {
     return undefined
   }
+}
+
+/** Where a request sits: the raw path below the mount (with its query), and the mount as the browser sees it. */
+interface Located {
+  readonly below: string
+  readonly mount: string
+}
+
+const notMounted = () => new CoreProxy.ProxyError({ reason: "path_not_allowed" })
+const mismatch = () => new CoreProxy.ProxyError({ reason: "path_refused", check: "does not match the route" })
+
+const locate = async (
+  request: Request,
+  context: Parameters<ProxyRouteHandler>[1],
+  prefix: string | undefined
+): Promise<Located | InstanceType<typeof CoreProxy.ProxyError>> => {
+  const target = pathAndQueryOf(request.url)
+  const q = target.indexOf("?")
+  const path = q === -1 ? target : target.slice(0, q)
+  const search = q === -1 ? "" : target.slice(q)
+  if (prefix !== undefined) {
+    if (path === prefix) return { below: `/${search}`, mount: prefix }
+    if (!path.startsWith(`${prefix}/`)) return notMounted()
+    return { below: `${path.slice(prefix.length)}${search}`, mount: prefix }
+  }
+  const params = context?.params === undefined ? undefined : await context.params
+  const catchAll = Object.values(params ?? {}).filter((value) => Array.isArray(value))
+  if (catchAll.length !== 1) {
+    throw new InvalidConfigError({
+      problems: [
+        "createProxyRoute needs a `prefix` option, or a catch-all route segment such as app/api/benefits/[...path]"
+      ]
+    })
+  }
+  const segments = catchAll[0] as ReadonlyArray<string>
+  const raw = path.split("/").slice(1)
+  if (segments.length === 0)
+    return { below: `/${search}`, mount: path.endsWith("/") ? path.slice(0, -1) : path }
+  if (raw.length < segments.length) return mismatch()
+  const below = raw.slice(raw.length - segments.length)
+  // Each raw segment must be the one Next decoded into the parameter; otherwise the split is unknown.
+  if (
+    below.some((segment, i) => {
+      const decoded = safeDecode(segment)
+      return decoded !== undefined && decoded !== segments[i]
+    })
+  ) {
+    return mismatch()
+  }
+  const mounted = raw.slice(0, raw.length - segments.length)
+  return { below: `/${below.join("/")}${search}`, mount: mounted.length === 0 ? "" : `/${mounted.join("/")}` }
 }
 
 /**
@@ -123,39 +182,10 @@ export const pathBelowMount = async (
   context: Parameters<ProxyRouteHandler>[1],
   prefix: string | undefined
 ): Promise<string | Response> => {
-  const target = pathAndQueryOf(request.url)
-  const q = target.indexOf("?")
-  const path = q === -1 ? target : target.slice(0, q)
-  const search = q === -1 ? "" : target.slice(q)
-  if (prefix !== undefined) {
-    if (path === prefix) return `/${search}`
-    if (!path.startsWith(`${prefix}/`)) return notMounted()
-    return `${path.slice(prefix.length)}${search}`
-  }
-  const params = context?.params === undefined ? undefined : await context.params
-  const catchAll = Object.values(params ?? {}).filter((value) => Array.isArray(value))
-  if (catchAll.length !== 1) {
-    throw new InvalidConfigError({
-      problems: [
-        "createProxyRoute needs a `prefix` option, or a catch-all route segment such as app/api/benefits/[...path]"
-      ]
-    })
-  }
-  const segments = catchAll[0] as ReadonlyArray<string>
-  const raw = path.split("/").slice(1)
-  if (segments.length === 0) return `/${search}`
-  if (raw.length < segments.length) return refuse("does not match the route")
-  const below = raw.slice(raw.length - segments.length)
-  // Each raw segment must be the one Next decoded into the parameter; otherwise the split is unknown.
-  if (
-    below.some((segment, i) => {
-      const decoded = safeDecode(segment)
-      return decoded !== undefined && decoded !== segments[i]
-    })
-  ) {
-    return refuse("does not match the route")
-  }
-  return `/${below.join("/")}${search}`
+  const located = await locate(request, context, prefix)
+  if (located instanceof CoreProxy.ProxyError)
+    return CoreProxy.problemResponse(CoreProxy.problemFor(located)!)
+  return located.below
 }
 
 /**
@@ -183,13 +213,31 @@ export const pathBelowMount = async (
  * @since 0.1.0
  */
 export const createProxyRoute = (options: Lazy<ProxyRouteOptions>): ProxyRoute => {
-  let built:
-    | { readonly handle: ReturnType<typeof CoreProxy.createProxyHandler>; readonly prefix?: string }
-    | undefined
-  let onError: OnError | undefined
+  const optionsProblem = (value: unknown, what: string) =>
+    typeof value === "object" && value !== null
+      ? undefined
+      : new InvalidConfigError({
+          problems: [
+            `createProxyRoute(options): ${what} must be an object ({ tokens, upstream, ... }), got ${value === null ? "null" : typeof value}`
+          ]
+        })
+  if (typeof options !== "function") {
+    const problem = optionsProblem(options, "options")
+    if (problem !== undefined) throw problem
+  }
+  let built: { readonly handle: CoreProxy.ProxyHandler; readonly prefix?: string } | undefined
+  let onError: ProxyRouteOnError | undefined
   const build = () => {
     if (built !== undefined) return built
-    const { tokens, prefix, onError: reporter, ...proxy } = resolveLazy(options)
+    const resolved = resolveLazy(options) as unknown
+    const problem = optionsProblem(resolved, "the options function's result")
+    if (problem !== undefined) throw problem
+    const { tokens, prefix, onError: reporter, ...proxy } = resolved as ProxyRouteOptions
+    if (reporter !== undefined && reporter !== false && typeof reporter !== "function") {
+      throw new InvalidConfigError({
+        problems: ["createProxyRoute option `onError` must be a function or false"]
+      })
+    }
     onError = reporter
     if (prefix !== undefined && (!prefix.startsWith("/") || prefix.endsWith("/") || prefix.includes("?"))) {
       throw new InvalidConfigError({
@@ -198,23 +246,45 @@ export const createProxyRoute = (options: Lazy<ProxyRouteOptions>): ProxyRoute =
         ]
       })
     }
-    const handle = CoreProxy.createProxyHandler({ ...proxy, tokens: toTokens(tokens) })
+    if (tokens === undefined || tokens === null) {
+      throw new InvalidConfigError({
+        problems: ["proxy option `tokens` is missing (a configuration or a token source)"]
+      })
+    }
+    const handle = CoreProxy.createProxyHandler({
+      ...proxy,
+      tokens: toTokens(tokens),
+      onError:
+        typeof reporter === "function"
+          ? (error, answer, request) => reporter(error, request, answer)
+          : reporter
+    })
     built = prefix === undefined ? { handle } : { handle, prefix }
     return built
+  }
+  /** Reports what is answered here, before or outside the core's handler. */
+  const report = (error: unknown, request: Request, answer: CoreProxy.ProblemAnswer) => {
+    try {
+      if (typeof onError === "function") onError(error, request, answer)
+      else if (onError === undefined && answer.status >= 500)
+        console.error(`[@authfetch/next] proxy route answered ${CoreProxy.logLine(error, answer)}`)
+    } catch {
+      // A reporter that throws must not turn a problem response into a crash.
+    }
   }
   const route: ProxyRouteHandler = async (request, context) => {
     ensureAbortSignalAny()
     try {
       const { handle, prefix } = build()
-      const below = await pathBelowMount(request, context, prefix)
-      if (typeof below !== "string") return below
-      return await handle(request, below)
+      const located = await locate(request, context, prefix)
+      if (located instanceof CoreProxy.ProxyError) throw located
+      return await handle(request, located.below, { mount: located.mount })
     } catch (error) {
       if (request.signal.aborted) throw error
-      const response = problemFor(error)
-      if (response === undefined) throw error
-      report(onError, error, request)
-      return response
+      const answer = CoreProxy.problemFor(error)
+      if (answer === undefined) throw error
+      report(error, request, answer)
+      return CoreProxy.problemResponse(answer)
     }
   }
   return { GET: route, HEAD: route, POST: route, PUT: route, PATCH: route, DELETE: route }

@@ -5,15 +5,35 @@
  * Then the same paths as the URL parser hands them over (normalised), and
  * what an allowed request looks like on both sides.
  *
+ * Then the upstream half of the corpus (redirects, bodies echoing our token,
+ * response headers, abandoned uploads, a 401 storm against the WEX
+ * emulator's token budget) with real `Request`s, and the route's own
+ * `onError` and argument checks.
+ *
  * Runs in Node.js and in the Edge-runtime environment (see vitest.config.ts).
  * The corpus also runs against a real `next start` in examples/next-app.
  */
 import { Proxy as CoreProxy, InvalidConfigError } from "@authfetch/core"
+import { DEFAULT_CLIENT, type Sandbox, startSandbox } from "@authfetch/sandbox"
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
-import { headerAttacks, pathAttacks } from "../../core/test/proxy/attacks.ts"
+import { headerAttacks, hostileAllow, pathAttacks } from "../../core/test/proxy/attacks.ts"
+import {
+  answerOf,
+  type CorpusTarget,
+  describeAbandonedUploads,
+  describeHostileUpstream,
+  describeUnauthorizedStorm,
+  type SendOptions,
+  streamOf
+} from "../../core/test/proxy/corpus.ts"
+import { type HostileUpstream, startHostileUpstream } from "../../core/test/proxy/hostileUpstream.ts"
 import { startTokenServer, type TokenServer } from "../../core/test/support/tokenServer.ts"
 import { createProxyRoute, disposeTokenSources, type ProxyRoute } from "../src/index.ts"
 import { dispatch, expectClean, nextParams, rawRequest } from "./support.ts"
+
+/** In the Edge runtime the proxy's fetch is the platform's: it has no hold on the upstream's sockets. */
+const EDGE = process.env.TEST_RUNTIME === "edge"
+const HOSTILE_MOUNT = "/api/hostile"
 
 const ORIGIN = "http://next.local"
 const PREFIX = "/api/benefits"
@@ -25,19 +45,45 @@ let trap: TokenServer
 let withPrefix: ProxyRoute
 let derived: ProxyRoute
 let trapHost: string
+let sandbox: Sandbox
+let hostile: HostileUpstream
+let hostileTrap: HostileUpstream
+let hostileRoute: ProxyRoute
+let derivedHostileRoute: ProxyRoute
+let patientRoute: ProxyRoute
 
 beforeAll(async () => {
-  ;[auth, upstream, trap] = await Promise.all([startTokenServer(), startTokenServer(), startTokenServer()])
+  ;[auth, upstream, trap, sandbox, hostile, hostileTrap] = await Promise.all([
+    startTokenServer(),
+    startTokenServer(),
+    startTokenServer(),
+    startSandbox({ profile: "wex" }),
+    startHostileUpstream(),
+    startHostileUpstream()
+  ])
   trapHost = new URL(trap.url).host
   const options = {
     tokens: { tokenUrl: auth.tokenUrl, clientId: "next-bff", clientSecret: SECRET },
     upstream: `${upstream.url}/api`,
     allow: ["/v1/**"],
     timeout: "2 seconds",
-    retry: { baseDelay: "5 millis", maxDelay: "10 millis" }
+    retry: { baseDelay: "5 millis", maxDelay: "10 millis" },
+    onError: false
   } as const
   withPrefix = createProxyRoute({ ...options, prefix: PREFIX })
   derived = createProxyRoute(options)
+  const hostileOptions = {
+    tokens: { tokenUrl: sandbox.tokenUrl, ...DEFAULT_CLIENT },
+    upstream: `${hostile.url}/api`,
+    allow: hostileAllow,
+    maxBodyBytes: 16 * 1024 * 1024,
+    timeout: "1 second",
+    retry: { baseDelay: "5 millis", maxDelay: "10 millis" },
+    onError: false
+  } as const
+  hostileRoute = createProxyRoute({ ...hostileOptions, prefix: HOSTILE_MOUNT })
+  derivedHostileRoute = createProxyRoute(hostileOptions)
+  patientRoute = createProxyRoute({ ...hostileOptions, prefix: HOSTILE_MOUNT, timeout: "30 seconds" })
 })
 afterEach(() => {
   upstream.requests.length = 0
@@ -46,7 +92,14 @@ afterEach(() => {
 })
 afterAll(async () => {
   await disposeTokenSources()
-  await Promise.all([auth.close(), upstream.close(), trap.close()])
+  await Promise.all([
+    auth.close(),
+    upstream.close(),
+    trap.close(),
+    sandbox.close(),
+    hostile.close(),
+    hostileTrap.close()
+  ])
 })
 
 /** The corpus aims at `evil.example`; here it aims at a server we watch. */
@@ -268,5 +321,134 @@ describe("createProxyRoute", () => {
     )
     expect(slow.status).toBe(504)
     expectClean(await slow.text(), [SECRET])
+  })
+})
+
+/** A real `Request` to a route export, as Next calls it; the mount derived from params when `derive`. */
+const through =
+  (route: () => ProxyRoute, derive = false) =>
+  async (path: string, options: SendOptions = {}) => {
+    const request = new Request(`${ORIGIN}${HOSTILE_MOUNT}${path}`, {
+      method: options.method ?? "GET",
+      ...(options.headers === undefined ? {} : { headers: options.headers }),
+      ...(options.body === undefined ? {} : { body: streamOf(options.body()), duplex: "half" }),
+      ...(options.signal === undefined ? {} : { signal: options.signal })
+    } as RequestInit)
+    return answerOf(await dispatch(route(), request, derive ? nextParams(path) : undefined))
+  }
+
+const hostileTarget =
+  (route: () => ProxyRoute, derive = false) =>
+  (): CorpusTarget => ({
+    mount: HOSTILE_MOUNT,
+    upstream: hostile,
+    trap: hostileTrap,
+    send: through(route, derive)
+  })
+
+describeHostileUpstream(
+  "Next route, prefix option",
+  hostileTarget(() => hostileRoute),
+  EDGE ? false : "timeout"
+)
+describeHostileUpstream(
+  "Next route, mount derived from the catch-all",
+  hostileTarget(() => derivedHostileRoute, true),
+  false
+)
+if (!EDGE)
+  describeAbandonedUploads(
+    "Next route",
+    hostileTarget(() => patientRoute),
+    "abort"
+  )
+describeUnauthorizedStorm("Next route", () => ({
+  upstream: hostile,
+  send: (path) => through(() => hostileRoute)(path),
+  tokenRequests: () => sandbox.stats().tokenRequests.total
+}))
+
+describe("the route's own reporting and checks", () => {
+  it("onError gets the request and the problem for every problem the route answers with, its own refusals included", async () => {
+    const seen: Array<[string | undefined, number, string]> = []
+    const route = createProxyRoute({
+      tokens: { tokenUrl: auth.tokenUrl, clientId: "next-bff", clientSecret: SECRET },
+      upstream: `${upstream.url}/api`,
+      prefix: PREFIX,
+      retry: false,
+      onError: (error, request, problem) =>
+        seen.push([(error as { _tag?: string })._tag, problem.status, new URL(request.url).pathname])
+    })
+    upstream.setDefault(() => ({ status: 503, text: "db-7.internal is down" }))
+    expect((await route.GET(new Request(`${ORIGIN}${PREFIX}/v1/claims`))).status).toBe(502)
+    expect((await route.GET(new Request(`${ORIGIN}/elsewhere/v1/claims`))).status).toBe(404)
+    expect(seen).toEqual([
+      ["ProxyError", 502, `${PREFIX}/v1/claims`],
+      ["ProxyError", 404, "/elsewhere/v1/claims"]
+    ])
+  })
+
+  it("a wrong client secret: 502, and by default one stderr line (status, title, tag) without the secret", async () => {
+    const secret = "wrong-next-secret-91ab"
+    const route = createProxyRoute({
+      tokens: { tokenUrl: sandbox.tokenUrl, clientId: "next-wrong-client", clientSecret: secret },
+      upstream: `${hostile.url}/api`,
+      prefix: PREFIX,
+      retry: false
+    })
+    const lines: Array<string> = []
+    const original = console.error
+    console.error = (...args: Array<unknown>) => {
+      lines.push(args.map(String).join(" "))
+    }
+    try {
+      const response = await route.GET(new Request(`${ORIGIN}${PREFIX}/v1/consumers/1`))
+      expect(response.status).toBe(502)
+      expect(await response.text()).not.toContain(secret)
+    } finally {
+      console.error = original
+    }
+    expect(lines).toEqual(["[@authfetch/core] proxy answered 502 Bad Gateway (OAuthError)"])
+  })
+
+  it("refuses bad arguments with InvalidConfigError naming them: at once, or (lazy options) as a 500 problem", async () => {
+    const anyArgs = (f: (...args: Array<any>) => unknown) => f
+    for (const [value, kind] of [
+      [null, "null"],
+      [undefined, "undefined"],
+      ["https://api.example.com", "string"]
+    ] as const) {
+      let thrown: unknown
+      try {
+        anyArgs(createProxyRoute)(value)
+      } catch (error) {
+        thrown = error
+      }
+      expect(thrown).toBeInstanceOf(InvalidConfigError)
+      expect((thrown as Error).message).toContain(`createProxyRoute(options): options must be an object`)
+      expect((thrown as Error).message).toContain(kind)
+    }
+    const reported: Array<string> = []
+    for (const options of [
+      () => null,
+      () => ({ upstream: `${upstream.url}/api`, prefix: PREFIX }),
+      () => ({ tokens: { tokenUrl: auth.tokenUrl, clientId: "x" }, prefix: PREFIX })
+    ]) {
+      const route = anyArgs(createProxyRoute)(() => {
+        const resolved = options() as Record<string, unknown> | null
+        return resolved === null
+          ? null
+          : { ...resolved, onError: (error: Error) => reported.push(error.message) }
+      }) as ProxyRoute
+      const response = await route.GET(new Request(`${ORIGIN}${PREFIX}/v1/claims`))
+      expect(response.status).toBe(500)
+      expect(await response.json()).toMatchObject({
+        detail: "The server is not configured to call the upstream."
+      })
+    }
+    expect(reported).toEqual([
+      expect.stringContaining("`tokens` is missing"),
+      expect.stringContaining("`upstream` is missing")
+    ])
   })
 })
