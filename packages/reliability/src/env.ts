@@ -1,9 +1,10 @@
 /**
  * One test environment: an in-process sandbox (`@authfetch/sandbox`) with a
  * die that decides its fault rates deterministically, a helper for transient
- * latency, and (optionally) a scripted gateway in front of its token endpoint
- * for the answers the sandbox cannot give (malformed token bodies, a `429`
- * without `Retry-After`).
+ * latency, and (optionally) scripted gateways for the answers the sandbox
+ * cannot give: one in front of its token endpoint (malformed token bodies, a
+ * `429` without `Retry-After`, redirects, tiny lifetimes), one in front of its
+ * API (an API that echoes the bearer token it was sent).
  *
  * Determinism: every rate fault of a row is set to rate 1 and the die says
  * which rolls hit. Two modes:
@@ -89,6 +90,8 @@ export interface Gateway {
   scripted: number
   /** access tokens it saw in answers it corrupted (the caller never parsed them) */
   readonly corruptedTokens: Array<string>
+  /** refresh tokens it saw in answers it corrupted */
+  readonly corruptedRefreshTokens: Array<string>
   close(): Promise<void>
 }
 
@@ -123,6 +126,7 @@ export const startGateway = async (upstreamTokenUrl: string): Promise<Gateway> =
     requests: 0,
     scripted: 0,
     corruptedTokens: [],
+    corruptedRefreshTokens: [],
     close: () =>
       new Promise<void>((resolve) => {
         for (const socket of sockets) socket.destroy()
@@ -168,8 +172,10 @@ export const startGateway = async (upstreamTokenUrl: string): Promise<Gateway> =
     if (answer.kind === "corrupt" && upstream.status === 200) {
       gateway.scripted++
       try {
-        const token = (JSON.parse(text) as { access_token?: unknown }).access_token
-        if (typeof token === "string") gateway.corruptedTokens.push(token)
+        const parsed = JSON.parse(text) as { access_token?: unknown; refresh_token?: unknown }
+        if (typeof parsed.access_token === "string") gateway.corruptedTokens.push(parsed.access_token)
+        if (typeof parsed.refresh_token === "string")
+          gateway.corruptedRefreshTokens.push(parsed.refresh_token)
       } catch {
         // not JSON: nothing to remember
       }
@@ -199,23 +205,148 @@ export const startGateway = async (upstreamTokenUrl: string): Promise<Gateway> =
   return Object.assign(gateway, { tokenUrl: `http://127.0.0.1:${port}${path}` })
 }
 
+/** What the API gateway does with one API request. */
+export type ApiGatewayAnswer =
+  | { readonly kind: "forward" }
+  /** answer this instead of the sandbox */
+  | {
+      readonly kind: "reply"
+      readonly status: number
+      readonly headers?: Record<string, string>
+      readonly body: string
+    }
+
+/** The script of the API gateway: the answer to API request `requestNo` (from 1). */
+export type ApiGatewayScript = (
+  requestNo: number,
+  request: { readonly method: string; readonly path: string; readonly authorization: string | undefined }
+) => ApiGatewayAnswer
+
+export interface ApiGateway {
+  /** `http://127.0.0.1:PORT/api`: the API base clients use */
+  readonly apiBaseUrl: string
+  /** replaces the script; `undefined` forwards everything */
+  script: ApiGatewayScript | undefined
+  /** API requests seen, from 1 */
+  requests: number
+  /** answers that were not a plain forward */
+  scripted: number
+  close(): Promise<void>
+}
+
+const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "transfer-encoding",
+  "upgrade",
+  "host",
+  "content-length",
+  "proxy-connection",
+  "te",
+  "trailer"
+])
+
+/**
+ * A gateway in front of the sandbox's API: forwards every request as it is
+ * (method, path, headers, body; a dropped connection upstream is dropped here,
+ * a client that leaves aborts the forwarded request), or answers what the
+ * script says, such as an error body that echoes the `Authorization` header.
+ */
+export const startApiGateway = async (upstreamApiBase: string): Promise<ApiGateway> => {
+  const sockets = new Set<import("node:net").Socket>()
+  const upstream = new URL(upstreamApiBase)
+  const gateway: ApiGateway = {
+    apiBaseUrl: "",
+    script: undefined,
+    requests: 0,
+    scripted: 0,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy()
+        server.close(() => resolve())
+      })
+  }
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const body = await readBody(req)
+    const url = new URL(req.url ?? "/", upstream.origin)
+    const method = req.method ?? "GET"
+    const answer = gateway.script?.(++gateway.requests, {
+      method,
+      path: url.pathname.slice(upstream.pathname.replace(/\/+$/, "").length),
+      authorization: req.headers.authorization
+    }) ?? { kind: "forward" }
+    if (answer.kind === "reply") {
+      gateway.scripted++
+      res.writeHead(answer.status, { "cache-control": "no-store", ...answer.headers })
+      res.end(answer.body)
+      return
+    }
+    const controller = new AbortController()
+    res.once("close", () => {
+      if (!res.writableFinished) controller.abort()
+    })
+    const headers = new Headers()
+    for (const [name, value] of Object.entries(req.headers)) {
+      if (value === undefined || HOP_BY_HOP.has(name)) continue
+      headers.set(name, Array.isArray(value) ? value.join(", ") : value)
+    }
+    let response: Response
+    let text: Buffer
+    try {
+      response = await fetch(url, {
+        method,
+        headers,
+        body: body.length > 0 ? new Uint8Array(body) : null,
+        redirect: "manual",
+        signal: controller.signal
+      })
+      text = Buffer.from(await response.arrayBuffer())
+    } catch {
+      // the sandbox dropped the connection (or the client left): so do we
+      req.socket.destroy()
+      return
+    }
+    const out: Record<string, string> = {}
+    for (const [name, value] of response.headers) if (!HOP_BY_HOP.has(name)) out[name] = value
+    res.writeHead(response.status, out)
+    res.end(text)
+  }
+  const server: Server = createServer((req, res) => {
+    handle(req, res).catch(() => res.destroy())
+  })
+  server.on("connection", (socket) => {
+    sockets.add(socket)
+    socket.once("close", () => sockets.delete(socket))
+  })
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+  const port = (server.address() as AddressInfo).port
+  return Object.assign(gateway, {
+    apiBaseUrl: `http://127.0.0.1:${port}${upstream.pathname.replace(/\/+$/, "")}`
+  })
+}
+
 export interface EnvOptions {
   readonly profile: "wex" | "wealthcare"
   readonly tokenTtl: number
   readonly clientId: string
   readonly clientSecret: string
-  readonly user?: { readonly username: string; readonly password: string } | undefined
+  /** WealthCare's resource owners (the first is the subject of the authorization code flow) */
+  readonly users?: ReadonlyArray<{ readonly username: string; readonly password: string }> | undefined
   /** put the scripted gateway in front of the token endpoint */
   readonly gateway: boolean
+  /** put the scripted gateway in front of the API */
+  readonly apiGateway?: boolean | undefined
   readonly onSandboxEvent?: ((event: SandboxEvent) => void) | undefined
 }
 
 export interface Env {
   readonly sandbox: Sandbox
   readonly gateway: Gateway | undefined
+  readonly apiGateway: ApiGateway | undefined
   readonly die: Die
   /** the token URL clients use (the gateway's when there is one) */
   readonly tokenUrl: string
+  /** the API base clients use (the API gateway's when there is one) */
   readonly apiBaseUrl: string
   /** replaces the sandbox's faults (the latency helper's included) */
   setFaults(faults: Faults): void
@@ -248,7 +379,7 @@ export const startEnv = async (options: EnvOptions): Promise<Env> => {
     profile: options.profile,
     tokenTtl: options.tokenTtl,
     clients: [{ clientId: options.clientId, clientSecret: options.clientSecret }],
-    ...(options.user === undefined ? {} : { users: [options.user] }),
+    ...(options.users === undefined ? {} : { users: options.users.map((u) => ({ ...u })) }),
     random: die.roll,
     onEvent: (event) => {
       if (event.kind === "token") seen.token.push(event)
@@ -266,12 +397,14 @@ export const startEnv = async (options: EnvOptions): Promise<Env> => {
   })
   sandboxRef = sandbox
   const gateway = options.gateway ? await startGateway(sandbox.tokenUrl) : undefined
+  const apiGateway = options.apiGateway ? await startApiGateway(sandbox.apiBaseUrl) : undefined
   return {
     sandbox,
     gateway,
+    apiGateway,
     die,
     tokenUrl: gateway?.tokenUrl ?? sandbox.tokenUrl,
-    apiBaseUrl: sandbox.apiBaseUrl,
+    apiBaseUrl: apiGateway?.apiBaseUrl ?? sandbox.apiBaseUrl,
     setFaults: (next) => {
       latencyOn = undefined
       faults = next
@@ -285,6 +418,7 @@ export const startEnv = async (options: EnvOptions): Promise<Env> => {
     seen,
     close: async () => {
       await gateway?.close()
+      await apiGateway?.close()
       await sandbox.close()
     }
   }

@@ -24,7 +24,8 @@ import {
   type RetryPolicy,
   TokenSource,
   type TokenSourceConfig,
-  type TokenSourceHandle
+  type TokenSourceHandle,
+  type TokenStore
 } from "@authfetch/core"
 import { authKyOptions } from "@authfetch/ky"
 import axios, { type AxiosAdapter, type InternalAxiosRequestConfig } from "axios"
@@ -56,6 +57,8 @@ export interface Client {
 /** What went over the wire, per logical request: the outcome of each attempt. */
 export class Wire {
   readonly attempts = new Map<string, Array<string>>()
+  /** per logical request: the bearer token of each attempt that carried one */
+  readonly bearers = new Map<string, Array<string>>()
   /** requests that carried the browser's own `Cookie` or `Authorization` upstream (a proxy must drop them) */
   forwardedBrowserCredentials = 0
   readonly #capture: Capture
@@ -70,6 +73,11 @@ export class Wire {
     const bearer = authorization?.match(/^Bearer (.+)$/)?.[1]
     if (bearer !== undefined) this.#capture.token(bearer, "access token (seen on the wire)")
     if (id === null) return () => {}
+    if (bearer !== undefined) {
+      const tokens = this.bearers.get(id) ?? []
+      this.bearers.set(id, tokens)
+      tokens.push(bearer)
+    }
     const list = this.attempts.get(id) ?? []
     this.attempts.set(id, list)
     const slot = list.length
@@ -125,6 +133,8 @@ export class Wire {
 export interface IntegrationContext {
   /** the token source configuration (recording fetch and events included) */
   readonly tokenConfig: TokenSourceConfig
+  /** a token store shared with other sources of the cell; `undefined`: the source's own */
+  readonly tokenStore?: Layer.Layer<TokenStore.TokenStore> | undefined
   /** `http://127.0.0.1:PORT/api` */
   readonly apiBaseUrl: string
   readonly retry: RetryPolicy.RequestRetryOptions
@@ -176,13 +186,21 @@ const settle = async (
   }
 }
 
+/** The context's token source, over the shared store when there is one. */
+const tokensOf = (context: IntegrationContext): TokenSourceHandle =>
+  createTokenSource(
+    context.tokenConfig,
+    context.tokenStore === undefined ? undefined : { store: context.tokenStore }
+  )
+
 // ---------------------------------------------------------------------------
 // clients
 
 const coreAuthFetch: Integration = {
   name: "authFetch",
-  make: async ({ tokenConfig, apiBaseUrl, retry, attemptTimeoutMs, onRequestEvent, wire, capture }) => {
-    const tokens = createTokenSource(tokenConfig)
+  make: async (context) => {
+    const { apiBaseUrl, retry, attemptTimeoutMs, onRequestEvent, wire, capture } = context
+    const tokens = tokensOf(context)
     const api = authFetch(tokens, {
       baseUrl: apiBaseUrl,
       retry,
@@ -210,7 +228,16 @@ const coreAuthFetch: Integration = {
 
 const effectAuthHttpClient: Integration = {
   name: "AuthHttpClient",
-  make: async ({ tokenConfig, apiBaseUrl, retry, attemptTimeoutMs, onRequestEvent, wire, capture }) => {
+  make: async ({
+    tokenConfig,
+    tokenStore,
+    apiBaseUrl,
+    retry,
+    attemptTimeoutMs,
+    onRequestEvent,
+    wire,
+    capture
+  }) => {
     const origin = new URL(apiBaseUrl).origin
     const ApiClient = AuthHttpClient.layer({
       origins: [origin],
@@ -218,7 +245,13 @@ const effectAuthHttpClient: Integration = {
       timeout: attemptTimeoutMs,
       onEvent: onRequestEvent
     }).pipe(
-      Layer.provideMerge(TokenSource.layerDefault(tokenConfig)),
+      Layer.provideMerge(
+        tokenStore === undefined
+          ? TokenSource.layerDefault(tokenConfig)
+          : TokenSource.layer(tokenConfig).pipe(
+              Layer.provide(Layer.merge(TokenSource.layerDependencies, tokenStore))
+            )
+      ),
       Layer.provideMerge(FetchHttpClient.layer)
     )
     const runtime = ManagedRuntime.make(ApiClient)
@@ -245,8 +278,9 @@ const effectAuthHttpClient: Integration = {
 
 const kyClient: Integration = {
   name: "ky",
-  make: async ({ tokenConfig, apiBaseUrl, retry, attemptTimeoutMs, onRequestEvent, wire, capture }) => {
-    const tokens = createTokenSource(tokenConfig)
+  make: async (context) => {
+    const { apiBaseUrl, retry, attemptTimeoutMs, onRequestEvent, wire, capture } = context
+    const tokens = tokensOf(context)
     const api = ky.create(
       authKyOptions(tokens, {
         prefix: apiBaseUrl,
@@ -279,8 +313,9 @@ const kyClient: Integration = {
 
 const axiosClient: Integration = {
   name: "axios",
-  make: async ({ tokenConfig, apiBaseUrl, retry, attemptTimeoutMs, onRequestEvent, wire, capture }) => {
-    const tokens = createTokenSource(tokenConfig)
+  make: async (context) => {
+    const { apiBaseUrl, retry, attemptTimeoutMs, onRequestEvent, wire, capture } = context
+    const tokens = tokensOf(context)
     const http = axios.getAdapter("http")
     const api = axios.create({
       baseURL: apiBaseUrl,
@@ -396,7 +431,7 @@ const expressProxy: Integration = {
       import("express"),
       import("@authfetch/express")
     ])
-    const tokens = createTokenSource(context.tokenConfig)
+    const tokens = tokensOf(context)
     const app = express()
     app.use("/bff", createProxy(proxyOptions(tokens, context)))
     app.use(problemDetails())
@@ -422,7 +457,7 @@ const nextProxy: Integration = {
   name: "next proxy",
   make: async (context) => {
     const { createProxyRoute } = await import("@authfetch/next")
-    const tokens = createTokenSource(context.tokenConfig)
+    const tokens = tokensOf(context)
     const route = createProxyRoute({ ...proxyOptions(tokens, context), prefix: "/bff" }) as unknown as Record<
       string,
       ((request: Request) => Promise<Response>) | undefined

@@ -22,8 +22,10 @@ import {
   type RequestEvent,
   type RetryPolicy,
   type TokenEvent,
-  type TokenSourceConfig
+  type TokenSourceConfig,
+  TokenStore
 } from "@authfetch/core"
+import { Effect, Layer } from "effect"
 import { Capture, type Leak } from "./capture.ts"
 import { type Env, startEnv } from "./env.ts"
 import type { BatchRequest, Client, Integration, Outcome } from "./integrations.ts"
@@ -95,6 +97,8 @@ export interface CellResult extends Counts {
   /** what each lost request came to, for the report */
   readonly lostDetails: Array<string>
   readonly resentDetails: Array<string>
+  /** what the row (or the identities check) says went wrong beyond the counts; target none */
+  readonly violations: Array<string>
   readonly leaks: Array<Leak>
   readonly scanned: {
     texts: number
@@ -170,16 +174,87 @@ export const makeCredentials = (label: string) => {
   return {
     clientId: `reliability-${label.replace(/[^a-z0-9]+/gi, "-").toLowerCase()}`,
     clientSecret: `SECRET-${tag}:+ ü%/do-not-leak`,
-    user: { username: "reliability-user", password: `PASSWORD-${tag} w%rd+ü` }
+    user: { username: "reliability-user", password: `PASSWORD-${tag} w%rd+ü` },
+    /**
+     * a credential in `params` (RFC 7523 `client_assertion`, JWT-shaped): an
+     * extra parameter the engine must treat as a secret
+     */
+    clientAssertion: [
+      "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9",
+      Buffer.from(JSON.stringify({ iss: `reliability-${tag}`, note: "ASSERTION do-not-leak" })).toString(
+        "base64url"
+      ),
+      `ASSERTION-SIG-${tag}-${randomBytes(12).toString("base64url")}`
+    ].join(".")
   }
+}
+
+/** The users of a cell whose identities are `users`: user `k`, each with a password of its own. */
+const userOf = (tag: string, k: number) => ({
+  username: `reliability-user-${k}`,
+  password: `PASSWORD-${tag}-${k} w%rd+ü`
+})
+
+/** The `sub` claim of a JWT-shaped token (the sandbox's), if it has one. */
+export const subjectOf = (token: string): string | undefined => {
+  try {
+    const payload = JSON.parse(Buffer.from(token.split(".")[1] ?? "", "base64url").toString("utf8")) as {
+      sub?: unknown
+    }
+    return typeof payload.sub === "string" ? payload.sub : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** The redirect URI of the authorization codes the harness obtains (registered by default). */
+const REDIRECT_URI = "http://127.0.0.1/callback"
+
+/**
+ * An authorization code of the sandbox's auto-approved flow (WealthCare), with
+ * PKCE: what an application holds after the user came back to its callback.
+ */
+const obtainCode = async (
+  authorizeUrl: string,
+  clientId: string
+): Promise<{ code: string; codeVerifier: string }> => {
+  const codeVerifier = Grant.generateCodeVerifier()
+  const url = new URL(authorizeUrl)
+  url.search = new URLSearchParams({
+    response_type: "code",
+    client_id: clientId,
+    redirect_uri: REDIRECT_URI,
+    scope: "bensoft_api mbi_api offline_access",
+    code_challenge: await Grant.codeChallengeS256(codeVerifier),
+    code_challenge_method: "S256",
+    state: randomUUID()
+  }).toString()
+  const response = await fetch(url, { redirect: "manual" })
+  const code = new URL(response.headers.get("location") ?? "http://invalid/").searchParams.get("code")
+  if (code === null)
+    throw new Error(`the sandbox's authorization endpoint gave no code (HTTP ${response.status})`)
+  return { code, codeVerifier }
+}
+
+/** One client of a cell: who it is, and every access token its token source was issued. */
+export interface Identity {
+  readonly label: string
+  /** the user its tokens must be for (`sub`), when the identities are users */
+  readonly subject?: string | undefined
+  readonly issued: Set<string>
 }
 
 /** Everything a run of one integration needs, on a running environment. */
 export interface Harness {
   readonly env: Env
-  readonly client: Client
+  /** one client per identity (one by default); request `i` of a wave goes to client `i % length` */
+  readonly clients: ReadonlyArray<Client>
+  readonly identities: ReadonlyArray<Identity>
   readonly capture: Capture
   readonly wire: Wire
+  /** every token and request event of the run */
+  readonly tokenEvents: Array<TokenEvent>
+  readonly requestEvents: Array<RequestEvent>
   close(): Promise<void>
 }
 
@@ -190,109 +265,213 @@ export const startHarness = async (options: {
   readonly gateway: boolean
   readonly tuning: Tuning
   readonly label: string
+  readonly setup?: FaultRow["setup"] | undefined
 }): Promise<Harness> => {
-  const { profile, integration, tuning } = options
+  const { profile, integration, tuning, setup } = options
+  const identities = setup?.identities
   const capture = new Capture(options.label)
   const credentials = makeCredentials(`${integration.name}-${profile}`)
+  const tag = randomBytes(4).toString("hex")
   capture.secret(credentials.clientSecret, "client secret")
+  capture.token(credentials.clientAssertion, "client assertion")
   const clientAuth = options.integrationNo % 2 === 1 ? "client_secret_basic" : "client_secret_post"
   const form = (value: string) => new URLSearchParams({ v: value }).toString().slice(2)
   capture.secret(
     Buffer.from(`${form(credentials.clientId)}:${form(credentials.clientSecret)}`).toString("base64"),
     "client secret (Basic)"
   )
-  if (profile === "wealthcare") capture.secret(credentials.user.password, "password")
+  const users =
+    identities?.kind === "users"
+      ? Array.from({ length: identities.count }, (_, k) => userOf(tag, k))
+      : [credentials.user]
+  if (profile === "wealthcare") for (const user of users) capture.secret(user.password, "password")
 
+  const tokenEvents: Array<TokenEvent> = []
+  const requestEvents: Array<RequestEvent> = []
   const env = await startEnv({
     profile,
-    tokenTtl: tuning.tokenTtl,
+    tokenTtl: setup?.tokenTtl ?? tuning.tokenTtl,
     clientId: credentials.clientId,
     clientSecret: credentials.clientSecret,
-    user: credentials.user,
+    users,
     gateway: options.gateway,
+    apiGateway: setup?.apiGateway === true,
     onSandboxEvent: (event) => capture.event("sandbox event", event)
   })
 
   // The token requests' transport: records the Basic credentials as sent, and every token as it is issued.
-  const recordingFetch: typeof globalThis.fetch = async (input, init) => {
-    const basic = new Headers(init?.headers ?? (input instanceof Request ? input.headers : undefined))
-      .get("authorization")
-      ?.match(/^Basic (.+)$/)?.[1]
-    capture.secret(basic, "client secret (Basic, as sent)")
-    const response = await globalThis.fetch(input, init)
-    response
-      .clone()
-      .text()
-      .then((text) => {
-        try {
-          const body = JSON.parse(text) as { access_token?: unknown; refresh_token?: unknown }
-          if (typeof body.access_token === "string") capture.token(body.access_token, "access token")
-          if (typeof body.refresh_token === "string") capture.secret(body.refresh_token, "refresh token")
-        } catch {
-          // not a token answer
-        }
-      })
-      .catch(() => {})
-    return response
-  }
+  const recordingFetch =
+    (issued: Set<string>): typeof globalThis.fetch =>
+    async (input, init) => {
+      const basic = new Headers(init?.headers ?? (input instanceof Request ? input.headers : undefined))
+        .get("authorization")
+        ?.match(/^Basic (.+)$/)?.[1]
+      capture.secret(basic, "client secret (Basic, as sent)")
+      const response = await globalThis.fetch(input, init)
+      response
+        .clone()
+        .text()
+        .then((text) => {
+          try {
+            const body = JSON.parse(text) as { access_token?: unknown; refresh_token?: unknown }
+            if (typeof body.access_token === "string") {
+              issued.add(body.access_token)
+              capture.token(body.access_token, "access token")
+            }
+            if (typeof body.refresh_token === "string") capture.secret(body.refresh_token, "refresh token")
+          } catch {
+            // not a token answer
+          }
+        })
+        .catch(() => {})
+      return response
+    }
 
-  const tokenConfig: TokenSourceConfig = {
+  const base: TokenSourceConfig = {
     tokenUrl: env.tokenUrl,
     clientId: credentials.clientId,
     clientSecret: credentials.clientSecret,
     clientAuth,
     ...(profile === "wealthcare"
       ? {
-          grant: Grant.password({ username: credentials.user.username, password: credentials.user.password }),
+          grant: Grant.password({ username: users[0]!.username, password: users[0]!.password }),
           scope: ["bensoft_api", "mbi_api", "offline_access"]
         }
       : {}),
+    params: {
+      client_assertion_type: "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+      client_assertion: credentials.clientAssertion
+    },
     retry: tuning.tokenRetry,
-    timeout: `${tuning.tokenTimeoutMs} millis`,
-    fetch: recordingFetch,
-    onEvent: (event: TokenEvent) => capture.event("token event", event)
+    timeout: `${tuning.tokenTimeoutMs} millis`
   }
+
+  // the configuration of each identity
+  const configs: Array<{ config: TokenSourceConfig; identity: Identity }> = []
+  const count = identities?.count ?? 1
+  for (let k = 0; k < count; k++) {
+    const issued = new Set<string>()
+    const common = {
+      fetch: recordingFetch(issued),
+      onEvent: (event: TokenEvent) => {
+        tokenEvents.push(event)
+        capture.event("token event", event)
+      }
+    }
+    if (identities?.kind === "users") {
+      const user = users[k]!
+      configs.push({
+        config: { ...base, ...common, grant: Grant.password(user) },
+        identity: { label: user.username, subject: user.username, issued }
+      })
+    } else if (identities?.kind === "codes") {
+      const authorizeUrl = env.sandbox.authorizeUrl
+      if (authorizeUrl === undefined) throw new Error("authorization codes need the WealthCare profile")
+      const { code, codeVerifier } = await obtainCode(authorizeUrl, credentials.clientId)
+      capture.secret(code, "authorization code")
+      capture.secret(codeVerifier, "code verifier")
+      configs.push({
+        config: {
+          ...base,
+          ...common,
+          grant: Grant.authorizationCode({ code, redirectUri: REDIRECT_URI, codeVerifier })
+        },
+        identity: { label: `code ${k}`, issued }
+      })
+    } else if (identities?.kind === "sources") {
+      configs.push({
+        config: {
+          ...base,
+          ...common,
+          params: { ...base.params, partner_tenant: `tenant-${k}` },
+          rateLimit: { limit: identities.rateLimit, window: "1 minute" }
+        },
+        identity: { label: `source ${k}`, issued }
+      })
+    } else {
+      configs.push({ config: { ...base, ...common }, identity: { label: "client", issued } })
+    }
+  }
+  // users and codes: one store for every source, as a fleet shares one (a shared cache key shares tokens)
+  const tokenStore =
+    identities?.kind === "users" || identities?.kind === "codes"
+      ? Layer.succeed(TokenStore.TokenStore, Effect.runSync(TokenStore.makeMemory))
+      : undefined
+
   const wire = new Wire(capture)
-  const client = await integration.make({
-    tokenConfig,
-    apiBaseUrl: env.apiBaseUrl,
-    retry: tuning.retry,
-    attemptTimeoutMs: tuning.attemptTimeoutMs,
-    onRequestEvent: (event: RequestEvent) => capture.event("request event", event),
-    wire,
-    capture
-  })
+  const clients: Array<Client> = []
+  try {
+    for (const { config } of configs) {
+      clients.push(
+        await integration.make({
+          tokenConfig: config,
+          tokenStore,
+          apiBaseUrl: env.apiBaseUrl,
+          retry: tuning.retry,
+          attemptTimeoutMs: tuning.attemptTimeoutMs,
+          onRequestEvent: (event: RequestEvent) => {
+            requestEvents.push(event)
+            capture.event("request event", event)
+          },
+          wire,
+          capture
+        })
+      )
+    }
+  } catch (error) {
+    await Promise.all(clients.map((client) => client.dispose()))
+    await env.close()
+    throw error
+  }
   return {
     env,
-    client,
+    clients,
+    identities: configs.map(({ identity }) => identity),
     capture,
     wire,
+    tokenEvents,
+    requestEvents,
     close: async () => {
-      await client.dispose()
+      await Promise.all(clients.map((client) => client.dispose()))
       for (const token of env.gateway?.corruptedTokens ?? [])
         capture.token(token, "access token (corrupted answer)")
+      for (const token of env.gateway?.corruptedRefreshTokens ?? [])
+        capture.secret(token, "refresh token (corrupted answer)")
       await env.close()
     }
   }
 }
 
+/** What one wave came to. */
+export interface WaveResult {
+  readonly counts: Counts
+  readonly lostDetails: Array<string>
+  readonly resentDetails: Array<string>
+  /** every request that did not succeed: `wave kind path: outcome` */
+  readonly failures: Array<string>
+  /** the bearer tokens each request carried on the wire, and the identity that sent it */
+  readonly bearers: Array<{ readonly identity: number; readonly request: string; readonly tokens: string[] }>
+}
+
 /** Runs one wave through a harness and classifies each request. */
-export const runWave = async (
-  harness: Harness,
-  row: FaultRow,
-  wave: number
-): Promise<{ counts: Counts; lostDetails: Array<string>; resentDetails: Array<string> }> => {
+export const runWave = async (harness: Harness, row: FaultRow, wave: number): Promise<WaveResult> => {
   const counts = emptyCounts()
   const lostDetails: Array<string> = []
   const resentDetails: Array<string> = []
+  const failures: Array<string> = []
+  const bearers: WaveResult["bearers"] = []
   row.beforeWave?.(harness.env, wave)
-  const batch = waveRequests(wave)
+  const batch = waveRequests(wave).map(({ kind, request }, i) => {
+    const path = row.pathOf?.(kind, i, wave)
+    return { kind, request: path === undefined ? request : { ...request, path } }
+  })
+  const clients = harness.clients
   // staggered rows: sent a moment apart, so that they reach the server in this order and a per-wave
   // budget hits the first ones; otherwise all at once
   const outcomes = await Promise.all(
     batch.map(({ request }, i) =>
       (row.staggered && i > 0 ? sleep(i * STAGGER_MS) : Promise.resolve()).then(() =>
-        harness.client.send(request)
+        clients[i % clients.length]!.send(request)
       )
     )
   )
@@ -301,25 +480,56 @@ export const runWave = async (
     counts.sent++
     const attempts = harness.wire.attempts.get(request.id) ?? []
     counts.wire += attempts.length
+    const where = `wave ${wave} ${kind} ${request.method} ${request.path.split("?")[0]}`
     if (isOk(outcome)) {
       counts.ok++
-    } else if (row.mayFail?.(kind, wave)) {
-      counts.notRetried++
     } else {
-      counts.lost++
-      lostDetails.push(
-        `wave ${wave} ${kind} ${request.method} ${request.path.split("?")[0]}: ${describe(outcome)}; wire attempts [${attempts.join(", ")}]`
-      )
+      failures.push(`${where}: ${describe(outcome)}`)
+      if (row.mayFail?.(kind, wave, request.path)) {
+        counts.notRetried++
+      } else {
+        counts.lost++
+        lostDetails.push(`${where}: ${describe(outcome)}; wire attempts [${attempts.join(", ")}]`)
+      }
     }
     if (kind === "plain post" && resendIn(attempts)) {
       counts.resent++
       resentDetails.push(`wave ${wave} plain post: wire attempts [${attempts.join(", ")}]`)
     }
+    bearers.push({
+      identity: i % clients.length,
+      request: where,
+      tokens: harness.wire.bearers.get(request.id) ?? []
+    })
     harness.wire.attempts.delete(request.id)
+    harness.wire.bearers.delete(request.id)
   })
   counts.forwarded = harness.wire.forwardedBrowserCredentials
   harness.wire.forwardedBrowserCredentials = 0
-  return { counts, lostDetails, resentDetails }
+  return { counts, lostDetails, resentDetails, failures, bearers }
+}
+
+/**
+ * Tokens that crossed identities: a bearer a client sent that its own token
+ * source was not issued, or (users) that was issued for another user.
+ */
+const crossings = (harness: Harness, uses: WaveResult["bearers"]): Array<string> => {
+  if (harness.identities.length < 2) return []
+  const out: Array<string> = []
+  for (const { identity, request, tokens } of uses) {
+    const own = harness.identities[identity]!
+    for (const token of tokens) {
+      const owner = harness.identities.findIndex((other) => other.issued.has(token))
+      if (!own.issued.has(token)) {
+        out.push(
+          `${request} by ${own.label} carried a token issued to ${owner === -1 ? "no source of this cell" : harness.identities[owner]!.label}`
+        )
+      } else if (own.subject !== undefined && subjectOf(token) !== own.subject) {
+        out.push(`${request} by ${own.label} carried a token for ${subjectOf(token) ?? "nobody"}`)
+      }
+    }
+  }
+  return out
 }
 
 /** One matrix cell: a fresh environment, one integration, one row, a few waves. */
@@ -331,44 +541,81 @@ export const runCell = async (options: {
   readonly tuning?: Tuning
 }): Promise<CellResult> => {
   const tuning = options.tuning ?? DEFAULT_TUNING
+  const { row } = options
   const started = performance.now()
-  const label = `${options.profile} · ${options.row.id} · ${options.integration.name}`
+  const label = `${options.profile} · ${row.id} · ${options.integration.name}`
   const harness = await startHarness({
     profile: options.profile,
     integration: options.integration,
     integrationNo: options.integrationNo,
-    gateway: options.row.gateway === true,
+    gateway: row.gateway === true,
     tuning,
-    label
+    label,
+    setup: row.setup
   })
+  const env = harness.env
+  const tokenRequestsNow = () => env.gateway?.requests ?? env.seen.token.length
   const counts = emptyCounts()
   const lostDetails: Array<string> = []
   const resentDetails: Array<string> = []
+  const failures: Array<string> = []
+  const uses: WaveResult["bearers"] = []
+  const tokenRequestsByWave: Array<number> = []
+  let idleTokenRequests = 0
+  let elapsedMs = 0
+  const violations: Array<string> = []
   try {
+    const wavesStarted = performance.now()
     for (let wave = 0; wave < tuning.waves; wave++) {
       if (wave > 0) await sleep(tuning.pauseMs)
-      const result = await runWave(harness, options.row, wave)
+      const before = tokenRequestsNow()
+      const result = await runWave(harness, row, wave)
+      tokenRequestsByWave.push(tokenRequestsNow() - before)
       addCounts(counts, result.counts)
       lostDetails.push(...result.lostDetails)
       resentDetails.push(...result.resentDetails)
+      failures.push(...result.failures)
+      uses.push(...result.bearers)
     }
-    counts.duplicated = harness.env.sandbox.stats().claims.duplicates
-    counts.injected = options.row.injected?.(harness.env) ?? 0
-    counts.tokenRequests = harness.env.gateway?.requests ?? harness.env.seen.token.length
+    elapsedMs = performance.now() - wavesStarted
+    if (row.setup?.idleAfterMs !== undefined) {
+      const before = tokenRequestsNow()
+      await sleep(row.setup.idleAfterMs)
+      idleTokenRequests = tokenRequestsNow() - before
+    }
+    counts.duplicated = env.sandbox.stats().claims.duplicates
+    counts.injected = row.injected?.(env) ?? 0
+    counts.tokenRequests = tokenRequestsNow()
+    violations.push(
+      ...(row.violations?.(env, {
+        tokenRequests: counts.tokenRequests,
+        tokenRequestsByWave,
+        idleTokenRequests,
+        tokenEvents: harness.tokenEvents,
+        requestEvents: harness.requestEvents,
+        failures,
+        sent: counts.sent,
+        ok: counts.ok,
+        elapsedMs
+      }) ?? [])
+    )
   } finally {
-    resetFaults(harness.env)
+    resetFaults(env)
     await harness.close()
   }
+  // after close: every token answer has been read, so each source's issued tokens are known
+  violations.push(...crossings(harness, uses))
   const capture = harness.capture
   const leaks = capture.scan()
   return {
     ...counts,
     profile: options.profile,
-    row: options.row.id,
+    row: row.id,
     integration: options.integration.name,
     durationMs: Math.round(performance.now() - started),
     lostDetails,
     resentDetails,
+    violations,
     leaks,
     scanned: {
       texts: capture.scannedTexts,

@@ -15,8 +15,9 @@
 import { mkdirSync, writeFileSync } from "node:fs"
 import { format } from "node:util"
 import { afterAll, beforeAll, describe, type ExpectStatic, expect, it } from "vitest"
+import type { Leak } from "../src/capture.ts"
 import { INTEGRATIONS } from "../src/integrations.ts"
-import { HARD_ROWS, ROWS, WEALTHCARE_ROWS } from "../src/rows.ts"
+import { type FaultRow, HARD_ROWS, ROWS, WEALTHCARE_ROWS } from "../src/rows.ts"
 import { type CellResult, formatTable, runCell } from "../src/runner.ts"
 
 const results: Array<CellResult> = []
@@ -56,8 +57,25 @@ afterAll(() => {
   Object.assign(console, original.console)
 })
 
-const WEX_ROWS = [...ROWS, ...HARD_ROWS]
+// MATRIX_ROWS="api 401 storm,token redirects": only these rows (while working on them)
+const only = process.env.MATRIX_ROWS?.split(",").map((id) => id.trim())
+const chosen = (rows: ReadonlyArray<FaultRow>) =>
+  rows.filter((row) => only === undefined || only.includes(row.id))
+const WEX_ROWS = chosen([...ROWS, ...HARD_ROWS])
+const WEALTHCARE = chosen(WEALTHCARE_ROWS)
 const hardRows = new Set(HARD_ROWS.map((row) => row.id))
+
+const allRows = [...ROWS, ...HARD_ROWS, ...WEALTHCARE_ROWS]
+
+/** A leak the row's `knownLeak` expects of this cell: an access token in its own output. */
+const isKnownLeak = (cell: CellResult, leak: Leak): boolean => {
+  const known = allRows.find((row) => row.id === cell.row)?.knownLeak
+  return (
+    known?.integrations.includes(cell.integration) === true &&
+    leak.secret.startsWith("access token") &&
+    (leak.where === "log" || leak.where.startsWith(cell.integration))
+  )
+}
 
 const check = (expect: ExpectStatic, cell: CellResult) => {
   const name = `${cell.profile} · ${cell.row} · ${cell.integration}`
@@ -70,12 +88,32 @@ const check = (expect: ExpectStatic, cell: CellResult) => {
   // every answer that reached the caller went over the wire we watch (the instrumentation works)
   expect.soft(cell.wire, `${name}: attempts seen on the wire`).toBeGreaterThanOrEqual(cell.ok)
   expect.soft(cell.forwarded, `${name}: the browser's Cookie or Authorization reached the upstream`).toBe(0)
-  expect.soft(cell.leaks, `${name}: leaks`).toEqual([])
+  const knownViolation = allRows.find((row) => row.id === cell.row)?.knownViolation
+  expect
+    .soft(
+      cell.violations.filter((v) => !knownViolation?.pattern.test(v)),
+      `${name}: violations`
+    )
+    .toEqual([])
+  expect
+    .soft(
+      cell.leaks.filter((leak) => !isKnownLeak(cell, leak)),
+      `${name}: leaks`
+    )
+    .toEqual([])
+  const known = allRows.find((row) => row.id === cell.row)?.knownLeak
+  if (known?.integrations.includes(cell.integration))
+    expect
+      .soft(
+        cell.leaks.filter((leak) => isKnownLeak(cell, leak)).length,
+        `${name}: the known leak (${known.reason}) was not seen: fixed? then remove knownLeak`
+      )
+      .toBeGreaterThan(0)
 }
 
 for (const [profile, rows] of [
   ["wex", WEX_ROWS],
-  ["wealthcare", WEALTHCARE_ROWS]
+  ["wealthcare", WEALTHCARE]
 ] as const) {
   describe(`fault matrix (${profile})`, () => {
     for (const row of rows) {
@@ -105,9 +143,10 @@ for (const [profile, rows] of [
 
 describe("summary", () => {
   it("prints integration × fault: sent / ok / lost / duplicated; nothing lost or duplicated", () => {
+    const rowOrder = [...WEX_ROWS, ...WEALTHCARE]
     const order = (r: CellResult) => [
       r.profile === "wex" ? 0 : 1,
-      WEX_ROWS.findIndex((row) => row.id === r.row),
+      rowOrder.findIndex((row) => row.id === r.row),
       INTEGRATIONS.findIndex((i) => i.name === r.integration)
     ]
     const sorted = [...results].sort((a, b) => {
@@ -118,7 +157,7 @@ describe("summary", () => {
     console.log(`\nfault matrix\n${table}\n`)
     mkdirSync("test-results", { recursive: true })
     writeFileSync("test-results/fault-matrix.txt", `${table}\n`)
-    expect(results.length).toBe(INTEGRATIONS.length * (WEX_ROWS.length + WEALTHCARE_ROWS.length))
+    expect(results.length).toBe(INTEGRATIONS.length * (WEX_ROWS.length + WEALTHCARE.length))
     const known = new Set(WEX_ROWS.filter((row) => row.knownBug !== undefined).map((row) => row.id))
     if (known.size > 0) {
       console.log(
@@ -132,7 +171,20 @@ describe("summary", () => {
     expect(results.reduce((n, r) => n + r.resent, 0)).toBe(0)
     // the rows where a POST without a key may fail did make some fail (and none was resent):
     // the non-retry path was exercised, not just the retries
-    for (const row of ["api 503", "api 502", "api dropped", "api slow"]) {
+    // a known violation is still seen somewhere in its row (else it was fixed: remove knownViolation)
+    for (const row of allRows.filter((r) => r.knownViolation && results.some((c) => c.row === r.id))) {
+      const seen = results.filter(
+        (c) => c.row === row.id && c.violations.some((v) => row.knownViolation!.pattern.test(v))
+      )
+      console.log(`known violation of "${row.id}" in ${seen.length} cells: ${row.knownViolation!.reason}`)
+      expect(
+        seen.length,
+        `${row.id}: the known violation was not seen: fixed? then remove knownViolation`
+      ).toBeGreaterThan(0)
+    }
+    for (const row of ["api 503", "api 502", "api dropped", "api slow"].filter((id) =>
+      WEX_ROWS.some((r) => r.id === id)
+    )) {
       const cells = results.filter((r) => r.row === row)
       expect(
         cells.reduce((n, r) => n + r.notRetried, 0),
@@ -167,12 +219,28 @@ describe("secret-leak sweep", () => {
     console.log(
       `leak sweep: ${scanned.texts} texts (${(scanned.chars / 1e6).toFixed(1)} MB): ${scanned.events} events, ${scanned.errors} errors, ${scanned.responses} responses, ${scanned.logLines} log lines; secrets by kind ${JSON.stringify(kinds)}`
     )
-    expect(scanned.events).toBeGreaterThan(1000)
-    expect(scanned.errors).toBeGreaterThan(50)
-    expect(kinds["access token"]).toBeGreaterThan(100)
-    expect(kinds["refresh token"]).toBeGreaterThan(10)
-    expect(kinds.password).toBeGreaterThan(0)
-    const leaks = results.flatMap((r) => r.leaks)
+    if (only === undefined) {
+      expect(scanned.events).toBeGreaterThan(1000)
+      expect(scanned.errors).toBeGreaterThan(50)
+      expect(kinds["access token"]).toBeGreaterThan(100)
+      expect(kinds["refresh token"]).toBeGreaterThan(10)
+      expect(kinds.password).toBeGreaterThan(0)
+      expect(kinds["client assertion"]).toBeGreaterThan(0)
+      expect(kinds["authorization code"]).toBeGreaterThan(0)
+      expect(kinds["code verifier"]).toBeGreaterThan(0)
+    }
+    const knownLeaks = results.flatMap((r) => r.leaks.filter((leak) => isKnownLeak(r, leak)))
+    if (knownLeaks.length > 0) {
+      const cells = new Set(knownLeaks.map((leak) => leak.run))
+      console.log(
+        `known leaks (reported; expected until fixed): ${knownLeaks.length} in ${cells.size} cells:\n${allRows
+          .filter((row) => row.knownLeak)
+          .map((row) => `  ${row.id} (${row.knownLeak!.integrations.join(", ")}): ${row.knownLeak!.reason}`)
+          .filter((line, i, all) => all.indexOf(line) === i)
+          .join("\n")}`
+      )
+    }
+    const leaks = results.flatMap((r) => r.leaks.filter((leak) => !isKnownLeak(r, leak)))
     // and everything printed to stdout/stderr while the matrix ran
     const output = printed.join("")
     for (const [needle, label] of secrets) {
