@@ -9,6 +9,10 @@
  * - the routes: proxy (Node.js and Edge runtimes), route handler, server
  *   component, one token source for the whole Node.js runtime;
  * - the shared attack corpus over raw HTTP, through Next's own router;
+ * - the upstream half of the corpus (redirects, bodies echoing our token,
+ *   response headers, uploads abandoned by the browser, a 401 storm against
+ *   the WEX emulator's token budget), with a hostile upstream behind a second
+ *   `next start`;
  * - a 10 MiB upload streamed in lock step (bounded memory) and 413s;
  * - the page in headless Chromium, and no secret or token in what the
  *   browser received, in the built client bundle, or anywhere under `.next`;
@@ -23,6 +27,16 @@ import { type Sandbox, startSandbox } from "@authfetch/sandbox"
 import { type Browser, chromium } from "playwright-core"
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest"
 import { headerAttacks, pathAttacks } from "../../../packages/core/test/proxy/attacks.ts"
+import {
+  type CorpusTarget,
+  describeHostileUpstream,
+  describeUnauthorizedStorm,
+  overHttp
+} from "../../../packages/core/test/proxy/corpus.ts"
+import {
+  type HostileUpstream,
+  startHostileUpstream
+} from "../../../packages/core/test/proxy/hostileUpstream.ts"
 import { startTokenServer, type TokenServer } from "../../../packages/core/test/support/tokenServer.ts"
 import { type Front, startFront } from "../../../packages/next/test/support.ts"
 import {
@@ -194,6 +208,43 @@ describe("the attack corpus through Next's router (raw HTTP)", () => {
       expect(trap.requests).toHaveLength(0)
     })
   }
+})
+
+describe("a hostile upstream behind next start", () => {
+  let hostile: HostileUpstream
+  let hostileTrap: HostileUpstream
+  let hostileApp: App
+
+  beforeAll(async () => {
+    ;[hostile, hostileTrap] = await Promise.all([startHostileUpstream(), startHostileUpstream()])
+    hostileApp = await startApp({
+      WEX_CLIENT_ID: CLIENT_ID,
+      WEX_CLIENT_SECRET: clientSecret,
+      WEX_TOKEN_URL: sandbox.tokenUrl,
+      WEX_API_BASE_URL: `${hostile.url}/api`
+    })
+  })
+  afterAll(async () => {
+    await hostileApp?.stop()
+    await Promise.all([hostile?.close(), hostileTrap?.close()])
+  })
+
+  const target = (mount: string) => (): CorpusTarget => ({
+    mount,
+    upstream: hostile,
+    trap: hostileTrap,
+    send: overHttp(hostileApp.url, mount)
+  })
+
+  // Node.js runtime: uploads given up on by the browser reset their upstream connections.
+  describeHostileUpstream("next start, Node.js route", target("/api/benefits"), "abort")
+  // Edge runtime: the same answers; its fetch is the platform's, with no hold on the upstream's sockets.
+  describeHostileUpstream("next start, Edge route", target("/api/edge/benefits"), false)
+  describeUnauthorizedStorm("next start", () => ({
+    upstream: hostile,
+    send: (path) => overHttp(hostileApp.url, "/api/benefits")(path),
+    tokenRequests: () => sandbox.stats().tokenRequests.total
+  }))
 })
 
 /** Bytes of a repeatable pattern, made as they are sent. */

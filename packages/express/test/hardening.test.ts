@@ -7,20 +7,17 @@
  * budget. Then what the adapter itself adds: `onError` with the Express
  * request, the 405's `Allow`, and argument checks.
  */
-import { request as httpRequest } from "node:http"
 import { createTokenSource, InvalidConfigError, type TokenSourceHandle } from "@authfetch/core"
 import { DEFAULT_CLIENT, type Sandbox, startSandbox } from "@authfetch/sandbox"
 import express from "express"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { hostileAllow } from "../../core/test/proxy/attacks.ts"
 import {
-  answerOfNode,
   type CorpusTarget,
   describeAbandonedUploads,
   describeHostileUpstream,
   describeUnauthorizedStorm,
-  type ProxyAnswer,
-  type SendOptions
+  overHttp
 } from "../../core/test/proxy/corpus.ts"
 import { type HostileUpstream, startHostileUpstream } from "../../core/test/proxy/hostileUpstream.ts"
 import { authFetchMiddleware, createProxy, problemDetails } from "../src/index.ts"
@@ -75,49 +72,7 @@ afterAll(async () => {
   await Promise.all([app.close(), upstream.close(), trap.close(), sandbox.close()])
 })
 
-/** One request over its own connection; aborting `signal` destroys it (the browser goes away). */
-const over =
-  (mount: string) =>
-  (path: string, options: SendOptions = {}) =>
-    new Promise<ProxyAnswer>((resolve, reject) => {
-      const req = httpRequest({
-        host: "127.0.0.1",
-        port: app.port,
-        path: `${mount}${path}`,
-        method: options.method ?? "GET",
-        headers: options.headers,
-        agent: false
-      })
-      const gone = () => req.destroy(new Error("the browser went away"))
-      if (options.signal?.aborted) return gone()
-      options.signal?.addEventListener("abort", gone, { once: true })
-      req.on("response", (res) => {
-        const chunks: Array<Buffer> = []
-        res.on("data", (chunk: Buffer) => chunks.push(chunk))
-        res.on("end", () => {
-          options.signal?.removeEventListener("abort", gone)
-          resolve(answerOfNode(res.statusCode ?? 0, res.headers, Buffer.concat(chunks).toString("utf8")))
-        })
-        res.on("error", reject)
-      })
-      req.on("error", reject)
-      const body = options.body
-      if (body === undefined) {
-        req.end()
-        return
-      }
-      void (async () => {
-        try {
-          for await (const chunk of body()) {
-            if (req.destroyed) return
-            if (!req.write(chunk)) await new Promise((resume) => req.once("drain", resume))
-          }
-          req.end()
-        } catch (error) {
-          req.destroy(error as Error)
-        }
-      })()
-    })
+const over = (mount: string) => overHttp(app.url, mount)
 
 const target = (mount: string) => (): CorpusTarget => ({ mount, upstream, trap, send: over(mount) })
 

@@ -124,6 +124,33 @@ interface Located {
 const notMounted = () => new CoreProxy.ProxyError({ reason: "path_not_allowed" })
 const mismatch = () => new CoreProxy.ProxyError({ reason: "path_refused", check: "does not match the route" })
 
+/** Next's Edge runtime (`EdgeRuntime` is its global). */
+const isEdgeRuntime = (): boolean => (globalThis as { EdgeRuntime?: unknown }).EdgeRuntime !== undefined
+
+/**
+ * The query without the parameters named like the route's dynamic segments.
+ * In the Edge runtime Next hands a route its params in the query (each
+ * segment as `path=...`, replacing any the caller sent under that name): they
+ * are Next's, not the caller's, and must not reach the upstream.
+ */
+const withoutRouteParams = (search: string, names: ReadonlyArray<string>): string => {
+  if (search === "" || names.length === 0) return search
+  const kept = search
+    .slice(1)
+    .split("&")
+    .filter((pair) => {
+      const key = pair.split("=", 1)[0]!
+      let name: string
+      try {
+        name = decodeURIComponent(key.replaceAll("+", " "))
+      } catch {
+        return true
+      }
+      return !names.includes(name)
+    })
+  return kept.length === 0 ? "" : `?${kept.join("&")}`
+}
+
 const locate = async (
   request: Request,
   context: Parameters<ProxyRouteHandler>[1],
@@ -132,7 +159,10 @@ const locate = async (
   const target = pathAndQueryOf(request.url)
   const q = target.indexOf("?")
   const path = q === -1 ? target : target.slice(0, q)
-  const search = q === -1 ? "" : target.slice(q)
+  let search = q === -1 ? "" : target.slice(q)
+  if (isEdgeRuntime() && context?.params !== undefined) {
+    search = withoutRouteParams(search, Object.keys(await context.params))
+  }
   if (prefix !== undefined) {
     if (path === prefix) return { below: `/${search}`, mount: prefix }
     if (!path.startsWith(`${prefix}/`)) return notMounted()

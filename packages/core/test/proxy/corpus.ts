@@ -8,6 +8,7 @@
  * headers included, holds a token the upstream was sent or the upstream's
  * address.
  */
+import { request as httpRequest } from "node:http"
 import { beforeEach, describe, expect, it } from "vitest"
 import {
   abandonedUploads,
@@ -91,6 +92,55 @@ export const answerOf = async (response: Response): Promise<ProxyAnswer> => {
     text
   }
 }
+
+/**
+ * A browser over real HTTP: one request on its own connection to `origin`,
+ * the path sent as given; aborting `signal` destroys the connection (the
+ * browser goes away). Resolves once the whole answer is read.
+ */
+export const overHttp =
+  (origin: string, mount: string) =>
+  (path: string, options: SendOptions = {}): Promise<ProxyAnswer> =>
+    new Promise<ProxyAnswer>((resolve, reject) => {
+      const { hostname, port } = new URL(origin)
+      const req = httpRequest({
+        host: hostname,
+        port,
+        path: `${mount}${path}`,
+        method: options.method ?? "GET",
+        headers: options.headers,
+        agent: false
+      })
+      const gone = () => req.destroy(new Error("the browser went away"))
+      if (options.signal?.aborted) return gone()
+      options.signal?.addEventListener("abort", gone, { once: true })
+      req.on("response", (res) => {
+        const chunks: Array<Buffer> = []
+        res.on("data", (chunk: Buffer) => chunks.push(chunk))
+        res.on("end", () => {
+          options.signal?.removeEventListener("abort", gone)
+          resolve(answerOfNode(res.statusCode ?? 0, res.headers, Buffer.concat(chunks).toString("utf8")))
+        })
+        res.on("error", reject)
+      })
+      req.on("error", reject)
+      const body = options.body
+      if (body === undefined) {
+        req.end()
+        return
+      }
+      void (async () => {
+        try {
+          for await (const chunk of body()) {
+            if (req.destroyed) return
+            if (!req.write(chunk)) await new Promise((resume) => req.once("drain", resume))
+          }
+          req.end()
+        } catch (error) {
+          req.destroy(error as Error)
+        }
+      })()
+    })
 
 /** An answer from Node's `IncomingMessage` headers. */
 export const answerOfNode = (
