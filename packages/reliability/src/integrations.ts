@@ -169,7 +169,10 @@ const captured = async (capture: Capture, where: string, response: Response): Pr
 /**
  * The outcome of `send` (which resolves to the status that reached the
  * caller), never rejecting: an error is captured as `errorWhere`, and is a
- * response when `statusOf` finds one in it.
+ * response when `statusOf` finds one in it. The `ProblemDetailsError` our
+ * adapters put on an error (`error.problem`: ky's `HTTPError`, `AxiosError`)
+ * is captured on its own too, as `<errorWhere>.problem`, so that the sweep
+ * tells it apart from the rest of the error.
  */
 const settle = async (
   capture: Capture,
@@ -181,6 +184,9 @@ const settle = async (
     return { kind: "response", status: await send() }
   } catch (error) {
     capture.error(errorWhere, error)
+    const problem =
+      typeof error === "object" && error !== null ? (error as { problem?: unknown }).problem : undefined
+    if (problem !== undefined) capture.error(`${errorWhere}.problem`, problem)
     const status = statusOf?.(error)
     return status === undefined ? { kind: "error", error } : { kind: "response", status }
   }

@@ -172,7 +172,9 @@ const resendIn = (attempts: ReadonlyArray<string>): boolean =>
 export const makeCredentials = (label: string) => {
   const tag = randomBytes(6).toString("hex")
   return {
-    clientId: `reliability-${label.replace(/[^a-z0-9]+/gi, "-").toLowerCase()}`,
+    // unique per run: the process's token budget is per token URL and client id, and a later
+    // sandbox may get an earlier one's port
+    clientId: `reliability-${label.replace(/[^a-z0-9]+/gi, "-").toLowerCase()}-${tag}`,
     clientSecret: `SECRET-${tag}:+ ü%/do-not-leak`,
     user: { username: "reliability-user", password: `PASSWORD-${tag} w%rd+ü` },
     /**

@@ -67,13 +67,13 @@ const hardRows = new Set(HARD_ROWS.map((row) => row.id))
 
 const allRows = [...ROWS, ...HARD_ROWS, ...WEALTHCARE_ROWS]
 
-/** A leak the row's `knownLeak` expects of this cell: an access token in its own output. */
+/** A leak the row's `knownLeak` expects of this cell: an access token where the row says. */
 const isKnownLeak = (cell: CellResult, leak: Leak): boolean => {
   const known = allRows.find((row) => row.id === cell.row)?.knownLeak
   return (
     known?.integrations.includes(cell.integration) === true &&
     leak.secret.startsWith("access token") &&
-    (leak.where === "log" || leak.where.startsWith(cell.integration))
+    known.where.includes(leak.where)
   )
 }
 
