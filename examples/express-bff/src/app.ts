@@ -58,7 +58,9 @@ export const createApp = (options: AppOptions): express.Express => {
       maxBodyBytes: 10 * 1024 * 1024,
       // per attempt, until the upstream's response headers: covers a slow client's upload too
       timeout: "60 seconds",
-      onEvent
+      onEvent,
+      // every problem the proxy answers with itself (default: one stderr line per 5xx)
+      ...(options.onError === undefined ? {} : { onError: (error: unknown) => options.onError?.(error) })
     })
   )
 
