@@ -172,6 +172,7 @@ const resendIn = (attempts: ReadonlyArray<string>): boolean =>
 export const makeCredentials = (label: string) => {
   const tag = randomBytes(6).toString("hex")
   return {
+    tag,
     // unique per run: the process's token budget is per token URL and client id, and a later
     // sandbox may get an earlier one's port
     clientId: `reliability-${label.replace(/[^a-z0-9]+/gi, "-").toLowerCase()}-${tag}`,
@@ -273,7 +274,7 @@ export const startHarness = async (options: {
   const identities = setup?.identities
   const capture = new Capture(options.label)
   const credentials = makeCredentials(`${integration.name}-${profile}`)
-  const tag = randomBytes(4).toString("hex")
+  const tag = credentials.tag
   capture.secret(credentials.clientSecret, "client secret")
   capture.token(credentials.clientAssertion, "client assertion")
   const clientAuth = options.integrationNo % 2 === 1 ? "client_secret_basic" : "client_secret_post"
