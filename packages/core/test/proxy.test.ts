@@ -3,6 +3,9 @@
  * request looks like on both sides.
  */
 import { createHash } from "node:crypto"
+import { createServer as createHttpsServer } from "node:https"
+import type { AddressInfo } from "node:net"
+import { gzipSync } from "node:zlib"
 import { DEFAULT_CLIENT, type Sandbox, startSandbox } from "@authfetch/sandbox"
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
 import {
@@ -17,6 +20,7 @@ import {
   type TokenSourceHandle,
   TokenStoreError
 } from "../src/index.ts"
+import { nodeUpstream } from "../src/internal/nodeUpstream.ts"
 import { headerAttacks, hostileAllow, pathAttacks } from "./proxy/attacks.ts"
 import {
   answerOf,
@@ -24,9 +28,10 @@ import {
   describeAbandonedUploads,
   describeHostileUpstream,
   describeUnauthorizedStorm,
+  lazyBytes,
   streamOf
 } from "./proxy/corpus.ts"
-import { type HostileUpstream, startHostileUpstream } from "./proxy/hostileUpstream.ts"
+import { type HostileUpstream, kernelConnections, startHostileUpstream } from "./proxy/hostileUpstream.ts"
 import { issueToken, startTokenServer, type TokenServer } from "./support/tokenServer.ts"
 
 let auth: TokenServer
@@ -589,5 +594,79 @@ describe("createProxyHandler validates its options", () => {
     const response = await proxy(new Request("http://bff.local/p"), "/v1/claims")
     expect(response.headers.get("x-total-count")).toBe("3")
     expect(response.headers.get("x-other")).toBeNull()
+  })
+})
+
+/** A self-signed certificate for 127.0.0.1, for these tests only (valid until 2036). */
+const TEST_KEY = `-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgfewuBqhuuBnuVaOA
+kDymlLniMju/vMY7nJ4IRGC3666hRANCAAS7bssrK3wSD7iAxNmaI7dZfGoz4AF4
+k5R/avMdHsYNzVI7CnLQLaYsUmrouyi4WRQeCf91qDr1cfPhtytjGets
+-----END PRIVATE KEY-----`
+const TEST_CERT = `-----BEGIN CERTIFICATE-----
+MIIBqjCCAVCgAwIBAgIUOgfdCFIaH/eKYz3KgOO4JNHLPn4wCgYIKoZIzj0EAwIw
+IjEgMB4GA1UEAwwXYXV0aGZldGNoIHRlc3QgdXBzdHJlYW0wHhcNMjYxMjA0MTYw
+MDA3WhcNMzYxMjAxMTYwMDA3WjAiMSAwHgYDVQQDDBdhdXRoZmV0Y2ggdGVzdCB1
+cHN0cmVhbTBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABLtuyysrfBIPuIDE2Zoj
+t1l8ajPgAXiTlH9q8x0exg3NUjsKctAtpixSaui7KLhZFB4J/3WoOvVx8+G3K2MZ
+62yjZDBiMB0GA1UdDgQWBBTs48JbfuSmssxZJukl8oCZrmz86jAfBgNVHSMEGDAW
+gBTs48JbfuSmssxZJukl8oCZrmz86jAPBgNVHRMBAf8EBTADAQH/MA8GA1UdEQQI
+MAaHBH8AAAEwCgYIKoZIzj0EAwIDSAAwRQIgPlAuGTQCjEL1B3VfbCbAll/K9tAZ
+Neq9lIxGkCU8vWUCIQDqFd2Ih2t7U+rmAzXcjs3bkR2iB7amMciMxIxGwgkg9w==
+-----END CERTIFICATE-----`
+
+describe("the proxy's own fetch in Node.js", () => {
+  it("asks for and decodes gzip, then cuts our token out of the decoded body", async () => {
+    hostile.reset()
+    hostile.answer = (request) => ({
+      status: 200,
+      headers: { "content-type": "application/json", "content-encoding": "gzip" },
+      body: gzipSync(JSON.stringify({ seen: `Bearer ${request.bearer}` }))
+    })
+    const answer = await viaCore("/v1/consumers/1")
+    expect(answer.status).toBe(200)
+    expect(JSON.parse(answer.text)).toEqual({ seen: "<redacted>" })
+    expect(answer.header("content-encoding")).toBeUndefined()
+    expect(hostile.requests[0]!.headers["accept-encoding"]).toContain("gzip")
+  })
+
+  it("under TLS too, uploads given up on reset the TCP connections beneath (the upstream's kernel has none left within 1 s)", async () => {
+    const server = createHttpsServer({ key: TEST_KEY, cert: TEST_CERT }, (req) => {
+      req.pause() // takes the headers, never reads the body, never answers
+    })
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+    const { port } = server.address() as AddressInfo
+    try {
+      const proxy = BffProxy.createProxyHandler({
+        tokens: sandboxTokens,
+        upstream: `https://127.0.0.1:${port}/api`,
+        maxBodyBytes: 16 * 1024 * 1024,
+        timeout: "1 second",
+        retry: false,
+        onError: false,
+        fetch: nodeUpstream({ ca: TEST_CERT })
+      })
+      const answers = await Promise.all(
+        Array.from({ length: 3 }, () =>
+          proxy(
+            new Request("http://bff.local/p", {
+              method: "POST",
+              body: streamOf(lazyBytes(4 * 1024 * 1024)),
+              duplex: "half"
+            } as RequestInit),
+            "/v1/documents"
+          )
+        )
+      )
+      expect(answers.map((a) => a.status)).toEqual([504, 504, 504])
+      const deadline = Date.now() + 1000
+      while (kernelConnections(port) > 0 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 10))
+      }
+      expect(kernelConnections(port)).toBe(0)
+    } finally {
+      server.closeAllConnections()
+      await new Promise((resolve) => server.close(resolve))
+    }
   })
 })

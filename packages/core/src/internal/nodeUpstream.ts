@@ -80,7 +80,7 @@ interface Agents {
 
 let shared: { readonly modules: Modules; readonly agents: Agents } | undefined | null
 
-/** One pair of keep-alive agents per process (their idle sockets do not keep it alive). */
+/** The modules and one pair of keep-alive agents per process (their idle sockets do not keep it alive). */
 const runtime = (): { readonly modules: Modules; readonly agents: Agents } | undefined => {
   if (shared === null) return undefined
   if (shared !== undefined) return shared
@@ -89,6 +89,11 @@ const runtime = (): { readonly modules: Modules; readonly agents: Agents } | und
     shared = null
     return undefined
   }
+  shared = { modules, agents: agentsOf(modules) }
+  return shared
+}
+
+const agentsOf = (modules: Modules, tls?: { readonly ca?: string | undefined }): Agents => {
   const { http, https, net } = modules
   // TLS over a TCP socket of our own, kept on the TLS socket: resetting a TLS
   // socket itself is not possible (its handle is not a TCP one).
@@ -113,14 +118,10 @@ const runtime = (): { readonly modules: Modules; readonly agents: Agents } | und
       return socket
     }
   }
-  shared = {
-    modules,
-    agents: {
-      "http:": new http.Agent({ keepAlive: true }),
-      "https:": new ResettableHttpsAgent({ keepAlive: true })
-    }
+  return {
+    "http:": new http.Agent({ keepAlive: true }),
+    "https:": new ResettableHttpsAgent({ keepAlive: true, ...(tls?.ca === undefined ? {} : { ca: tls.ca }) })
   }
-  return shared
 }
 
 /** Closes a connection with a TCP RST: the peer sees it at once, unread data or not. */
@@ -228,12 +229,13 @@ const bodyOf = (
 /**
  * The fetch, or `undefined` where `node:http` cannot be had (edge runtimes).
  * A `Request` as input is handed to the global `fetch` (the proxy never
- * passes one).
+ * passes one). `tls.ca`: trust this CA too (tests; agents of their own).
  */
-export const nodeUpstream = (): Fetch | undefined => {
+export const nodeUpstream = (tls?: { readonly ca?: string | undefined }): Fetch | undefined => {
   const node = runtime()
   if (node === undefined) return undefined
-  const { modules, agents } = node
+  const { modules } = node
+  const agents = tls?.ca === undefined ? node.agents : agentsOf(modules, tls)
   return (input, init) => {
     if (input instanceof Request) return globalThis.fetch(input, init)
     const url = new URL(String(input))
@@ -352,10 +354,16 @@ export const nodeUpstream = (): Fetch | undefined => {
             source = incoming.pipe(decode)
           }
           stream = webBody(source, () => {
-            // The reader gave up: the rest of the body is not wanted, nor this connection.
-            if (!incoming.complete) reset(request.socket)
-            incoming.destroy()
             decode?.destroy()
+            if (incoming.complete) {
+              // All of it is here already: drained, the connection can serve the next request.
+              incoming.unpipe()
+              incoming.resume()
+            } else {
+              // The reader gave up midway: the rest is not wanted, nor this connection.
+              reset(request.socket)
+              incoming.destroy()
+            }
           })
         }
         let answer: Response

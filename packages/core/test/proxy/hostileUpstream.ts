@@ -29,7 +29,7 @@ export interface UpstreamReply {
   /** header values; an array sends the header once per value */
   readonly headers?: Readonly<Record<string, string | ReadonlyArray<string>>>
   /** the body, or its pieces, written one by one with `pauseMs` between them */
-  readonly body?: string | ReadonlyArray<string>
+  readonly body?: string | Uint8Array | ReadonlyArray<string | Uint8Array>
   readonly pauseMs?: number
   /** read the request body before answering (default true); false: never read it */
   readonly read?: boolean
@@ -116,8 +116,13 @@ export const startHostileUpstream = async (): Promise<HostileUpstream> => {
       for (const [name, value] of Object.entries(reply.headers ?? {})) {
         res.setHeader(name, typeof value === "string" ? value : [...value])
       }
-      const pieces =
-        reply.body === undefined ? [] : typeof reply.body === "string" ? [reply.body] : reply.body
+      const body = reply.body
+      const pieces: ReadonlyArray<string | Uint8Array> =
+        body === undefined
+          ? []
+          : typeof body === "string" || ArrayBuffer.isView(body)
+            ? [body as string | Uint8Array]
+            : (body as ReadonlyArray<string | Uint8Array>)
       for (const [i, piece] of pieces.entries()) {
         if (res.destroyed) return
         if (i > 0 && reply.pauseMs) await new Promise((resolve) => setTimeout(resolve, reply.pauseMs))
