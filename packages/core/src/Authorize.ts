@@ -32,6 +32,7 @@ import {
   toInit,
   type Wire
 } from "./internal/outgoing.ts"
+import { redactStream, spellings } from "./internal/redact.ts"
 import type { AccessToken } from "./Token.ts"
 
 /**
@@ -149,6 +150,36 @@ const sameOrigin = (location: string, base: URL): boolean => {
   } catch {
     return false
   }
+}
+
+/**
+ * An error answer to a request that carried `token`, with every spelling of the token
+ * cut out of its body as it streams: an API that echoes the bearer token (a debug page,
+ * a careless gateway) must not get it into an `HTTPError`, an `AxiosError` or a log.
+ * Successful answers are the API's data and are handed back untouched.
+ *
+ * @example
+ * ```ts
+ * const safe = Authorize.withoutToken(response, token)
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const withoutToken = (response: Response, token: AccessToken): Response => {
+  if (response.ok || response.body === null || (response.status >= 300 && response.status < 400)) {
+    return response
+  }
+  const headers = new Headers(response.headers)
+  headers.delete("content-length") // the length changes with every cut
+  const cleaned = new Response(response.body.pipeThrough(redactStream(spellings([token.reveal()]))), {
+    status: response.status,
+    statusText: response.statusText,
+    headers
+  })
+  // what a constructed Response cannot be given: where the answer came from
+  Object.defineProperty(cleaned, "url", { value: response.url })
+  Object.defineProperty(cleaned, "redirected", { value: response.redirected })
+  return cleaned
 }
 
 const redirectFailure = (reason: RedirectError["reason"], message: string) =>
@@ -282,7 +313,9 @@ export const authorizing = (tokens: TokenAccess, options: AuthorizeOptions) => {
         }
         const token = handedOver?.token ?? (yield* getToken)
         const first = yield* sendFollowing(outgoing, token, handedOver?.result)
-        if (first.response.status !== 401 || !first.authorized) return first.response
+        if (first.response.status !== 401 || !first.authorized) {
+          return first.authorized ? withoutToken(first.response, token) : first.response
+        }
         const event = {
           at: Date.now(),
           method: outgoing.method,
@@ -300,7 +333,7 @@ export const authorizing = (tokens: TokenAccess, options: AuthorizeOptions) => {
               ...event,
               cooldownMillis: left
             })
-            return first.response
+            return withoutToken(first.response, token)
           }
         }
         // RFC 6750 section 3.1: invalid_token means "obtain a new one and retry";
@@ -308,13 +341,13 @@ export const authorizing = (tokens: TokenAccess, options: AuthorizeOptions) => {
         yield* tokens.invalidate(token)
         if (!canReplay(outgoing)) {
           emitRequestTo(options.onEvent, { type: "unauthorized_not_replayable", ...event })
-          return first.response
+          return withoutToken(first.response, token)
         }
         const fresh = yield* getToken
         // The source kept the token (it judged the 401 not to be about it): nothing to replay with.
         if (fresh === token) {
           emitRequestTo(options.onEvent, { type: "unauthorized_token_kept", ...event, cooldownMillis: 0 })
-          return first.response
+          return withoutToken(first.response, token)
         }
         yield* discard(first.response)
         emitRequestTo(options.onEvent, { type: "unauthorized_retry", ...event })
@@ -323,7 +356,7 @@ export const authorizing = (tokens: TokenAccess, options: AuthorizeOptions) => {
           failedReplays.set(fresh, yield* Clock.currentTimeMillis)
           emitRequestTo(options.onEvent, { type: "unauthorized_after_replay", ...event, tokenId: fresh.id })
         }
-        return replay.response
+        return replay.authorized ? withoutToken(replay.response, fresh) : replay.response
       })
   }
 }

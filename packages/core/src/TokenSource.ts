@@ -45,6 +45,7 @@ import {
   Duration,
   Effect,
   Equal,
+  Exit,
   Fiber,
   Layer,
   Random,
@@ -187,6 +188,12 @@ export const make = (
     let inflight: Deferred.Deferred<AccessToken, TokenError> | undefined
     /** while a token request waits for the client's budget: when it will be admitted */
     let budgetWaitUntil: number | undefined
+    /**
+     * Completed (with `budgetWaitUntil`) and replaced each time a token request starts
+     * waiting for the budget: callers with a deadline learn it at once, even when another
+     * source of the client took the last admission between their check and the request.
+     */
+    let budgetNotice = Deferred.makeUnsafe<number>()
     /** whether the current token was handed out: refresh-ahead keeps only tokens in use fresh */
     let handedOut = false
     /** when the last background refresh started (refreshes keep `MIN_REFRESH_GAP` apart) */
@@ -219,6 +226,9 @@ export const make = (
         for (let wait = rateLimit ? yield* budget.take(clientKey, rateLimit) : 0; wait > 0; ) {
           const now = yield* Clock.currentTimeMillis
           budgetWaitUntil = now + wait
+          const notice = budgetNotice
+          budgetNotice = Deferred.makeUnsafe<number>()
+          Deferred.doneUnsafe(notice, Exit.succeed(budgetWaitUntil))
           emit({ type: "rate_limited", at: Date.now(), key, source: "client", waitMillis: wait })
           yield* sleepUnref(Duration.millis(wait)).pipe(
             Effect.ensuring(Effect.sync(() => (budgetWaitUntil = undefined)))
@@ -565,8 +575,16 @@ export const make = (
           const budgetWait =
             inflight === undefined && rateLimit ? yield* budget.waitFor(clientKey, rateLimit) : waiting
           if (budgetWait > maxWaitMillis) return yield* rateLimitedFor(budgetWait)
+          const deadline = now + maxWaitMillis
+          const notice = budgetNotice
           const deferred = yield* startShared(found)
-          return yield* Deferred.await(deferred).pipe(
+          // The token, or a notice that the request now waits for the budget past the deadline.
+          const budgetTooLate = Deferred.await(notice).pipe(
+            Effect.flatMap((until) =>
+              until > deadline ? Effect.fail(rateLimitedFor(until - now)) : Effect.never
+            )
+          )
+          return yield* Effect.raceFirst(Deferred.await(deferred), budgetTooLate).pipe(
             Effect.timeoutOrElse({
               duration: Duration.millis(Math.max(0, maxWaitMillis)),
               orElse: () =>

@@ -23,7 +23,8 @@ import {
   RateLimitedError,
   type RequestEvent,
   TokenEndpointError,
-  type TokenEvent
+  type TokenEvent,
+  type TokenSourceConfig
 } from "../src/index.ts"
 import { driveUntilDone, eventLog, makeSource, realWait } from "./support/effect.ts"
 import { issueToken, startTokenServer, type TokenServer } from "./support/tokenServer.ts"
@@ -148,7 +149,8 @@ describe("2. credentials never in the cache key, events or errors", () => {
     expect(Config.cacheKey({ ...base, params: { a: "1" } })).not.toBe(
       Config.cacheKey({ ...base, params: { a: "2" } })
     )
-    expect(Config.budgetKey(base)).toBe(Config.budgetKey({ ...base, scope: "x", params: { a: "1" } }))
+    const other: TokenSourceConfig = { ...base, scope: "x", params: { a: "1" } }
+    expect(Config.budgetKey(base)).toBe(Config.budgetKey(other))
     expect(Config.budgetKey(base)).not.toBe(Config.budgetKey({ ...base, clientId: "d" }))
   })
 })
@@ -288,6 +290,34 @@ describe("5. an API that echoes the bearer token gets it into no error", () => {
   }
 })
 
+describe("5. the error answers authFetch hands back carry no echoed token", () => {
+  it("a 400/403/500 body echoing the token reaches the caller without it; a 200 body is the API's own", async () => {
+    const value = "RAW-ECHO-9f8e7d6c5b"
+    const api = await startTokenServer((request) => {
+      const status = Number(new URL(request.url, "http://x").searchParams.get("status"))
+      return { status, text: `{"seen":"${request.headers.authorization}","again":"${value}"}` }
+    })
+    auth.setDefault(() => issueToken({ access_token: value }))
+    const tokens = createTokenSource({ tokenUrl: auth.tokenUrl, clientId: "raw-echo", rateLimit: false })
+    const call = authFetch(tokens, { baseUrl: api.url, retry: false })
+    try {
+      for (const status of [400, 403, 404, 500]) {
+        const res = await call(`/v1/x?status=${status}`)
+        expect(res.status).toBe(status)
+        expect(res.url).toBe(`${api.url}/v1/x?status=${status}`)
+        const text = await res.text()
+        expect(text).toBe('{"seen":"Bearer <redacted>","again":"<redacted>"}')
+      }
+      const ok = await call("/v1/x?status=200")
+      expect(await ok.text()).toContain(value)
+    } finally {
+      auth.setDefault(() => issueToken())
+      await tokens.dispose()
+      await api.close()
+    }
+  })
+})
+
 describe("6. 401 storms do not spend the token budget", () => {
   it("sandbox WEX: 100 requests to a path that always answers 401 cost at most 2 token requests; a legitimate request then succeeds in its timeout", async () => {
     const sandbox = await startSandbox({
@@ -399,7 +429,7 @@ describe("6. 401 storms do not spend the token budget", () => {
       clientId: "spent",
       clientSecret: "s",
       rateLimit: { limit: 2, window: "1 minute" }
-    }
+    } as const
     const a = createTokenSource({ ...config, scope: "a" })
     const b = createTokenSource({ ...config, scope: "b" })
     const c = createTokenSource({ ...config, scope: "c" })
@@ -429,6 +459,37 @@ describe("6. 401 storms do not spend the token budget", () => {
 })
 
 describe("7. the token budget is per client, shared by every source of it", () => {
+  it("two sources racing for the client's last admission: the loser's caller fails fast, not at its deadline", async () => {
+    const server = await startTokenServer(() => ({ ...issueToken(), delayMs: 50 }))
+    const config = {
+      tokenUrl: server.tokenUrl,
+      clientId: "racing",
+      clientSecret: "s",
+      rateLimit: { limit: 1, window: "1 minute" }
+    } as const
+    const a = createTokenSource({ ...config, scope: "a" })
+    const b = createTokenSource({ ...config, scope: "b" })
+    try {
+      const started = Date.now()
+      // both see a free budget; only one request can be admitted
+      const results = await Promise.allSettled([
+        a.getToken({ maxWait: "10 seconds" }),
+        b.getToken({ maxWait: "10 seconds" })
+      ])
+      const elapsed = Date.now() - started
+      expect(results.filter((r) => r.status === "fulfilled").length).toBe(1)
+      const lost = results.find((r) => r.status === "rejected") as PromiseRejectedResult
+      expect(lost.reason).toBeInstanceOf(RateLimitedError)
+      expect((lost.reason as RateLimitedError).retryAfterMillis).toBeGreaterThan(10_000)
+      // waiting for the deadline would have taken 10 s
+      expect(elapsed).toBeLessThan(10_000)
+      expect(server.requests.length).toBe(1)
+    } finally {
+      await Promise.all([a.dispose(), b.dispose()])
+      await server.close()
+    }
+  })
+
   it("three sources of one client that differ in params spend one budget of 3 per minute", () =>
     Effect.runPromise(
       Effect.scoped(

@@ -23,7 +23,7 @@
  * a fresh token in memory it waits for one first, as the pipeline would.
  */
 import { Effect } from "effect"
-import { actsOn } from "../Authorize.ts"
+import { actsOn, withoutToken } from "../Authorize.ts"
 import { type RequestTimeoutError, TokenEndpointError } from "../Errors.ts"
 import type { AccessToken } from "../Token.ts"
 import {
@@ -94,7 +94,7 @@ export const firstAttempt = (
           return handOver(Effect.succeed(response))
         }
         options.onFinal()
-        return response
+        return withoutToken(response, token)
       },
       (cause: unknown) => {
         clearTimeout(timer)
