@@ -32,7 +32,7 @@ import {
   toInit,
   type Wire
 } from "./internal/outgoing.ts"
-import { redactStream, spellings } from "./internal/redact.ts"
+import { redactStream, redactText, spellings } from "./internal/redact.ts"
 import type { AccessToken } from "./Token.ts"
 
 /**
@@ -154,7 +154,7 @@ const sameOrigin = (location: string, base: URL): boolean => {
 
 /**
  * An error answer to a request that carried `token`, with every spelling of the token
- * cut out of its body as it streams: an API that echoes the bearer token (a debug page,
+ * cut out of its headers and of its body as it streams: an API that echoes the bearer token (a debug page,
  * a careless gateway) must not get it into an `HTTPError`, an `AxiosError` or a log.
  * Successful answers are the API's data and are handed back untouched.
  *
@@ -166,12 +166,15 @@ const sameOrigin = (location: string, base: URL): boolean => {
  * @since 0.1.0
  */
 export const withoutToken = (response: Response, token: AccessToken): Response => {
-  if (response.ok || response.body === null || (response.status >= 300 && response.status < 400)) {
-    return response
+  if (response.ok || (response.status >= 300 && response.status < 400)) return response
+  const secrets = spellings([token.reveal()])
+  const headers = new Headers()
+  for (const [name, value] of response.headers) {
+    // the length changes with every cut; a challenge or a debug header may quote the token
+    if (name !== "content-length") headers.append(name, redactText(value, secrets))
   }
-  const headers = new Headers(response.headers)
-  headers.delete("content-length") // the length changes with every cut
-  const cleaned = new Response(response.body.pipeThrough(redactStream(spellings([token.reveal()]))), {
+  const body = response.body === null ? null : response.body.pipeThrough(redactStream(secrets))
+  const cleaned = new Response(body, {
     status: response.status,
     statusText: response.statusText,
     headers

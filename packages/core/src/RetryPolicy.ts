@@ -169,7 +169,8 @@ export const isRetryableTokenError = (error: TokenError): boolean => {
           (error.status === 408 || (error.status !== undefined && error.status >= 500)))
       )
     case "RateLimitedError":
-      return true
+      // the server's 429 passes; our own budget's refusal means nobody can wait that long
+      return error.source === "server"
     case "OAuthError":
       return error.code === "temporarily_unavailable" || error.code === "server_error"
     case "InvalidTokenResponseError":

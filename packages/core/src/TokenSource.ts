@@ -198,6 +198,11 @@ export const make = (
     let handedOut = false
     /** when the last background refresh started (refreshes keep `MIN_REFRESH_GAP` apart) */
     let lastRefreshStart = Number.NEGATIVE_INFINITY
+    /**
+     * The callers awaiting the acquisition in flight, each with its deadline (`Infinity`
+     * without one): a request for which nobody can wait out the budget is not made.
+     */
+    const waiters = new Set<{ readonly deadline: number }>()
     let refreshFiber: Fiber.Fiber<unknown, unknown> | undefined
     /** the token whose refresh loop is running (waiting or retrying) */
     let refreshingTokenId: number | undefined
@@ -225,6 +230,10 @@ export const make = (
         // see `getWithin`; the wait does not keep the process alive).
         for (let wait = rateLimit ? yield* budget.take(clientKey, rateLimit) : 0; wait > 0; ) {
           const now = yield* Clock.currentTimeMillis
+          // Nobody would still be waiting when the budget admits it (every caller's deadline
+          // comes sooner, or every caller has gone): the request is not made at all. A
+          // refresh ahead has no caller and waits.
+          if (reason !== "refresh_ahead" && now + wait > latestDeadline()) return yield* rateLimitedFor(wait)
           budgetWaitUntil = now + wait
           const notice = budgetNotice
           budgetNotice = Deferred.makeUnsafe<number>()
@@ -450,8 +459,31 @@ export const make = (
           Effect.as(deferred)
         )
       })
+    /** The latest deadline of the callers awaiting the acquisition; 0 when none waits. */
+    const latestDeadline = (): number => {
+      let latest = 0
+      for (const waiter of waiters) latest = Math.max(latest, waiter.deadline)
+      return latest
+    }
+
+    /**
+     * Runs `wait` (starting or joining the acquisition, awaiting it) as one of its
+     * `waiters`, registered before the acquisition starts so that its leader sees it.
+     */
+    const waitingAs = <A, E>(deadline: number, wait: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+      Effect.suspend(() => {
+        const waiter = { deadline }
+        waiters.add(waiter)
+        return Effect.ensuring(
+          wait,
+          Effect.sync(() => waiters.delete(waiter))
+        )
+      })
+
     const acquireShared = (reason: AcquireReason): Effect.Effect<AccessToken, TokenError> =>
-      Effect.flatMap(startShared(reason), Deferred.await)
+      reason === "refresh_ahead"
+        ? Effect.flatMap(startShared(reason), Deferred.await)
+        : waitingAs(Number.POSITIVE_INFINITY, Effect.flatMap(startShared(reason), Deferred.await))
 
     // One refresh loop at a time, for the token being served.
     const scheduleRefresh = (token: AccessToken, immediately = false) =>
@@ -577,14 +609,18 @@ export const make = (
           if (budgetWait > maxWaitMillis) return yield* rateLimitedFor(budgetWait)
           const deadline = now + maxWaitMillis
           const notice = budgetNotice
-          const deferred = yield* startShared(found)
           // The token, or a notice that the request now waits for the budget past the deadline.
           const budgetTooLate = Deferred.await(notice).pipe(
             Effect.flatMap((until) =>
               until > deadline ? Effect.fail(rateLimitedFor(until - now)) : Effect.never
             )
           )
-          return yield* Effect.raceFirst(Deferred.await(deferred), budgetTooLate).pipe(
+          return yield* waitingAs(
+            deadline,
+            Effect.flatMap(startShared(found), (deferred) =>
+              Effect.raceFirst(Deferred.await(deferred), budgetTooLate)
+            )
+          ).pipe(
             Effect.timeoutOrElse({
               duration: Duration.millis(Math.max(0, maxWaitMillis)),
               orElse: () =>

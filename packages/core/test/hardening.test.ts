@@ -295,7 +295,13 @@ describe("5. the error answers authFetch hands back carry no echoed token", () =
     const value = "RAW-ECHO-9f8e7d6c5b"
     const api = await startTokenServer((request) => {
       const status = Number(new URL(request.url, "http://x").searchParams.get("status"))
-      return { status, text: `{"seen":"${request.headers.authorization}","again":"${value}"}` }
+      return {
+        status,
+        headers: {
+          "www-authenticate": `Bearer error="invalid_token", error_description="${value} rejected"`
+        },
+        text: `{"seen":"${request.headers.authorization}","again":"${value}"}`
+      }
     })
     auth.setDefault(() => issueToken({ access_token: value }))
     const tokens = createTokenSource({ tokenUrl: auth.tokenUrl, clientId: "raw-echo", rateLimit: false })
@@ -307,6 +313,9 @@ describe("5. the error answers authFetch hands back carry no echoed token", () =
         expect(res.url).toBe(`${api.url}/v1/x?status=${status}`)
         const text = await res.text()
         expect(text).toBe('{"seen":"Bearer <redacted>","again":"<redacted>"}')
+        expect(res.headers.get("www-authenticate")).toBe(
+          'Bearer error="invalid_token", error_description="<redacted> rejected"'
+        )
       }
       const ok = await call("/v1/x?status=200")
       expect(await ok.text()).toContain(value)
@@ -467,8 +476,10 @@ describe("7. the token budget is per client, shared by every source of it", () =
       clientSecret: "s",
       rateLimit: { limit: 1, window: "1 minute" }
     } as const
-    const a = createTokenSource({ ...config, scope: "a" })
-    const b = createTokenSource({ ...config, scope: "b" })
+    const events: Array<TokenEvent> = []
+    const onEvent = (event: TokenEvent) => events.push(event)
+    const a = createTokenSource({ ...config, scope: "a", onEvent })
+    const b = createTokenSource({ ...config, scope: "b", onEvent })
     try {
       const started = Date.now()
       // both see a free budget; only one request can be admitted
@@ -484,6 +495,8 @@ describe("7. the token budget is per client, shared by every source of it", () =
       // waiting for the deadline would have taken 10 s
       expect(elapsed).toBeLessThan(10_000)
       expect(server.requests.length).toBe(1)
+      // and no request is left waiting a minute for the budget, for nobody
+      expect(events.filter((e) => e.type === "rate_limited")).toEqual([])
     } finally {
       await Promise.all([a.dispose(), b.dispose()])
       await server.close()
