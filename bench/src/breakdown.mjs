@@ -42,8 +42,8 @@ const variants = {
       .then(read)
       .finally(() => clearTimeout(timer))
   },
-  "authFetch, retry and timeout off": core({ retry: false, timeout: false }),
-  "authFetch, timeout off": core({ timeout: false }),
+  "authFetch, retry and timeout off": core({ retry: false, attemptTimeout: false }),
+  "authFetch, timeout off": core({ attemptTimeout: false }),
   "authFetch, retry off": core({ retry: false }),
   "authFetch (defaults)": core({})
 }
@@ -76,7 +76,7 @@ const own = {
     baseUrl: base,
     fetch: instant,
     retry: false,
-    timeout: false
+    attemptTimeout: false
   }),
   "authFetch (defaults)": authFetch(tokens, { baseUrl: base, fetch: instant })
 }

@@ -91,7 +91,7 @@ const start = async ({ upstream, tokenUrl }) => {
   try {
     const { createProxy } = await import("@authfetch/express")
     const app = express()
-    app.use("/bff", createProxy({ tokens: source("proxy-express-auth"), upstream }))
+    app.use("/bff", createProxy({ tokens: source("proxy-express-auth"), baseUrl: upstream }))
     urls["express-auth"] = await listen(createServer(app))
   } catch (error) {
     skipped["express-auth"] = `@authfetch/express could not be loaded (${error?.message ?? error})`
@@ -113,7 +113,7 @@ const start = async ({ upstream, tokenUrl }) => {
 
   try {
     const { createProxyRoute } = await import("@authfetch/next")
-    const { GET } = createProxyRoute({ tokens: source("proxy-next-auth"), upstream, prefix: "/bff" })
+    const { GET } = createProxyRoute({ tokens: source("proxy-next-auth"), baseUrl: upstream, prefix: "/bff" })
     urls["next-auth"] = await listen(nodeServerFor((request) => GET(request)))
   } catch (error) {
     skipped["next-auth"] = `@authfetch/next could not be loaded (${error?.message ?? error})`

@@ -20,7 +20,7 @@ process.on("message", async (message) => {
         clients: message.clients.map((clientId) => ({ clientId, clientSecret: "bench-secret" })),
         faults: message.tokenLatencyMs ? { token: { latencyMs: message.tokenLatencyMs } } : {}
       })
-      return reply({ url: sandbox.url, tokenUrl: sandbox.tokenUrl, apiBase: sandbox.apiBaseUrl })
+      return reply({ url: sandbox.url, tokenUrl: sandbox.tokenUrl, apiBase: sandbox.baseUrl })
     }
     case "stats": {
       const s = sandbox.stats()

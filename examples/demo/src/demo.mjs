@@ -129,7 +129,7 @@ const sandbox = await startSandbox({
     if (event.kind === "token" && event.status === 200) client.tokens++
   }
 })
-const shortPath = (url) => url.replace(sandbox.apiBaseUrl, "")
+const shortPath = (url) => url.replace(sandbox.baseUrl, "")
 
 // ---------------------------------------------------------------------------
 // The integrations, and what their events draw on the timeline
@@ -211,7 +211,7 @@ for (const it of INTEGRATIONS) {
     clientId: it.clientId,
     clientSecret: it.clientSecret,
     tokenUrl: sandbox.tokenUrl,
-    apiBaseUrl: sandbox.apiBaseUrl,
+    baseUrl: sandbox.baseUrl,
     onEvent: onTokenEvent(it),
     // demo instrumentation: to name each token by its client-side id in the sandbox's account
     onTokenChange: (token) => {
@@ -530,7 +530,7 @@ const summary = () => {
 say("authfetch demo: four integrations against the WEX sandbox")
 say(`sandbox        ${sandbox.url} (@authfetch/sandbox, WEX profile, in this process)`)
 say(`token URL      ${sandbox.tokenUrl}   tokens live ${TOKEN_TTL_SECONDS} s (client credentials)`)
-say(`API            ${sandbox.apiBaseUrl}/v1/...`)
+say(`API            ${sandbox.baseUrl}/v1/...`)
 say("integrations   each with its own token source and its own sandbox client (secrets not shown):")
 for (const it of INTEGRATIONS)
   say(`               ${it.who.padEnd(7)} ${it.name.padEnd(15)} client "${it.clientId}"`)

@@ -27,7 +27,7 @@ const json = async (response) => (response.status === 204 ? undefined : response
 /** core: `authFetch`, a `fetch` with the policy built in. */
 export const coreAuthFetch = async ({ config, onRequestEvent }) => {
   const tokens = createTokenSource(config)
-  const api = authFetch(tokens, { baseUrl: config.apiBaseUrl, onEvent: onRequestEvent })
+  const api = authFetch(tokens, { baseUrl: config.baseUrl, onEvent: onRequestEvent })
   return {
     call: async (method, path, { json: body, headers } = {}) => {
       const response = await api(path, {
@@ -44,7 +44,7 @@ export const coreAuthFetch = async ({ config, onRequestEvent }) => {
 
 /** Effect: `AuthHttpClient.layer` over the `TokenSource` service, run through a `ManagedRuntime`. */
 export const effectAuthHttpClient = async ({ config, onRequestEvent }) => {
-  const ApiClient = AuthHttpClient.layer({ origins: [config.apiBaseUrl], onEvent: onRequestEvent }).pipe(
+  const ApiClient = AuthHttpClient.layer({ origins: [config.baseUrl], onEvent: onRequestEvent }).pipe(
     Layer.provideMerge(TokenSource.layerDefault(config)),
     Layer.provideMerge(FetchHttpClient.layer)
   )
@@ -53,7 +53,7 @@ export const effectAuthHttpClient = async ({ config, onRequestEvent }) => {
   const send = (method, path, { json: body, headers } = {}) =>
     Effect.gen(function* () {
       const client = yield* HttpClient.HttpClient
-      const request = HttpClientRequest.make(method)(`${config.apiBaseUrl}${path}`, {
+      const request = HttpClientRequest.make(method)(`${config.baseUrl}${path}`, {
         headers,
         ...(body === undefined ? {} : { body: HttpBody.jsonUnsafe(body) })
       })
@@ -77,9 +77,7 @@ export const effectAuthHttpClient = async ({ config, onRequestEvent }) => {
 /** ky: `ky.create(authKyOptions(tokens, { prefix }))`; retries belong to the core, not to ky. */
 export const kyAuthOptions = async ({ config, onRequestEvent }) => {
   const tokens = createTokenSource(config)
-  const api = ky.create(
-    authKyOptions(tokens, { prefix: config.apiBaseUrl, auth: { onEvent: onRequestEvent } })
-  )
+  const api = ky.create(authKyOptions(tokens, { prefix: config.baseUrl, auth: { onEvent: onRequestEvent } }))
   return {
     call: async (method, path, { json: body, headers } = {}) => {
       try {
@@ -99,7 +97,7 @@ export const kyAuthOptions = async ({ config, onRequestEvent }) => {
 /** axios: `attachAuth(axios.create({ baseURL }), tokens)`. */
 export const axiosAttachAuth = async ({ config, onRequestEvent }) => {
   const tokens = createTokenSource(config)
-  const api = axios.create({ baseURL: config.apiBaseUrl, timeout: 10_000 })
+  const api = axios.create({ baseURL: config.baseUrl, timeout: 10_000 })
   const detach = attachAuth(api, tokens, { onEvent: onRequestEvent })
   return {
     call: async (method, path, { json: body, headers } = {}) => {
@@ -140,13 +138,13 @@ const proxyClient = (tokens, send) => ({
 })
 
 /**
- * Express: a backend-for-frontend, `app.use("/benefits", createProxy({ tokens, upstream }))`,
+ * Express: a backend-for-frontend, `app.use("/benefits", createProxy({ tokens, baseUrl }))`,
  * on 127.0.0.1; the demo plays the browser and calls it over HTTP.
  */
 export const expressProxy = async ({ config, onRequestEvent }) => {
   const tokens = createTokenSource(config)
   const app = express()
-  app.use("/benefits", createProxy({ tokens, upstream: config.apiBaseUrl, onEvent: onRequestEvent }))
+  app.use("/benefits", createProxy({ tokens, baseUrl: config.baseUrl, onEvent: onRequestEvent }))
   const server = await new Promise((resolve) => {
     const listening = app.listen(0, "127.0.0.1", () => resolve(listening))
   })
@@ -170,7 +168,7 @@ export const nextProxyRoute = async ({ config, onRequestEvent }) => {
   const tokens = createTokenSource(config)
   const route = createProxyRoute({
     tokens,
-    upstream: config.apiBaseUrl,
+    baseUrl: config.baseUrl,
     prefix: "/api/benefits",
     onEvent: onRequestEvent,
     onError: false

@@ -11,7 +11,7 @@
  * Where it calls:
  * - by default, `@authfetch/sandbox` (WEX profile), started in this process;
  * - with `WEX_CLIENT_ID` and `WEX_CLIENT_SECRET` set (and optionally
- *   `WEX_ENVIRONMENT`, `WEX_TOKEN_URL`, `WEX_API_BASE_URL`), the real provider,
+ *   `WEX_ENVIRONMENT`, `WEX_TOKEN_URL`, `WEX_BASE_URL`), the real provider,
  *   configured by `fromEnv("WEX")`. The claim is then only sent with
  *   `--submit-claim`: it would be a real one. `WEX_CONSUMER_ID` picks the
  *   consumer (default 12345, the id of WEX's documentation);
@@ -55,12 +55,12 @@ const config = fromEnv("WEX", {
         WEX_CLIENT_ID: DEFAULT_CLIENT.clientId,
         WEX_CLIENT_SECRET: DEFAULT_CLIENT.clientSecret,
         WEX_TOKEN_URL: sandbox.tokenUrl,
-        WEX_API_BASE_URL: sandbox.apiBaseUrl
+        WEX_BASE_URL: sandbox.baseUrl
       }
     : process.env,
   overrides: { onEvent: logTokenEvent }
 })
-const apiBaseUrl = config.apiBaseUrl! // the WEX preset always has one
+const baseUrl = config.baseUrl! // the WEX preset always has one
 const consumerId = process.env.WEX_CONSUMER_ID?.trim() || "12345"
 const submitClaim = sandbox !== undefined || process.argv.includes("--submit-claim")
 
@@ -87,7 +87,7 @@ const okJson = (response: HttpClientResponse.HttpClientResponse) =>
 
 const program = Effect.gen(function* () {
   const client = yield* HttpClient.HttpClient
-  const base = `${apiBaseUrl}/v1/consumers/${encodeURIComponent(consumerId)}`
+  const base = `${baseUrl}/v1/consumers/${encodeURIComponent(consumerId)}`
 
   // 1. a consumer
   const consumer = (yield* okJson(yield* client.get(base))) as Record<string, any>
@@ -114,7 +114,7 @@ const program = Effect.gen(function* () {
   let claimId: string | undefined
   if (submitClaim) {
     const idempotencyKey = randomUUID()
-    const request = HttpClientRequest.post(`${apiBaseUrl}/v1/claims`).pipe(
+    const request = HttpClientRequest.post(`${baseUrl}/v1/claims`).pipe(
       HttpClientRequest.setHeader("idempotency-key", idempotencyKey),
       HttpClientRequest.bodyJsonUnsafe({
         consumerId,
@@ -137,7 +137,7 @@ const program = Effect.gen(function* () {
 // The wiring: tokens from the token endpoint, the policy over fetch
 
 const ApiClient = AuthHttpClient.layer({
-  origins: [apiBaseUrl], // the token goes to this origin only, redirects included
+  origins: [baseUrl], // the token goes to this origin only, redirects included
   onEvent: (event) => {
     if (event.type === "request_retried") {
       const why = event.status ?? event.error
@@ -150,7 +150,7 @@ try {
   console.log(
     sandbox
       ? `calling the sandbox at ${sandbox.url} (set WEX_CLIENT_ID and WEX_CLIENT_SECRET to call WEX instead)`
-      : `calling ${apiBaseUrl} as client ${config.clientId}`
+      : `calling ${baseUrl} as client ${config.clientId}`
   )
   const result = await Effect.runPromise(program.pipe(Effect.provide(ApiClient)))
   if (sandbox) {

@@ -17,7 +17,7 @@ import express from "express"
 export interface AppOptions {
   readonly tokens: Tokens
   /** the provider's API base, e.g. `https://platform.uat.benefits.wexglobal.com/api` */
-  readonly apiBaseUrl: string
+  readonly baseUrl: string
   readonly onEvent?: ((event: RequestEvent) => void) | undefined
   /** where 5xx errors are logged; default `console.error` */
   readonly onError?: ((error: unknown) => void) | undefined
@@ -44,7 +44,7 @@ const CONSUMER_ID = /^[A-Za-z0-9_-]{1,64}$/
 const badRequest = () => Object.assign(new Error("consumerId is malformed"), { status: 400 })
 
 export const createApp = (options: AppOptions): express.Express => {
-  const { tokens, apiBaseUrl, onEvent } = options
+  const { tokens, baseUrl, onEvent } = options
   const app = express()
   app.disable("x-powered-by")
 
@@ -53,11 +53,11 @@ export const createApp = (options: AppOptions): express.Express => {
     "/api/benefits",
     createProxy({
       tokens,
-      upstream: apiBaseUrl,
+      baseUrl: baseUrl,
       allow: ["/v1/consumers/*", "/v1/consumers/*/accounts", "/v1/claims", "/v1/claims/*", "/v1/documents"],
       maxBodyBytes: 10 * 1024 * 1024,
       // per attempt, until the upstream's response headers: covers a slow client's upload too
-      timeout: "60 seconds",
+      attemptTimeout: "60 seconds",
       onEvent,
       // every problem the proxy answers with itself (default: one stderr line per 5xx)
       ...(options.onError === undefined ? {} : { onError: (error: unknown) => options.onError?.(error) })
@@ -66,7 +66,7 @@ export const createApp = (options: AppOptions): express.Express => {
 
   // 2. Our own routes: they may parse bodies, and they call the API with req.authFetch.
   app.use(express.json({ limit: "16kb" }))
-  app.use("/api", authFetchMiddleware(tokens, { baseUrl: apiBaseUrl, problemDetails: true, onEvent }))
+  app.use("/api", authFetchMiddleware(tokens, { baseUrl: baseUrl, problemDetails: true, onEvent }))
 
   app.get("/api/summary/:consumerId", async (req, res) => {
     const id = req.params.consumerId

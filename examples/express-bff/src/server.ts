@@ -2,7 +2,7 @@
  * Starts the BFF. By default against `@authfetch/sandbox` (WEX profile) in
  * this process; with `WEX_CLIENT_ID` set, against the real provider, from the
  * variables `fromEnv("WEX")` reads (`WEX_CLIENT_ID`, `WEX_CLIENT_SECRET`,
- * `WEX_ENVIRONMENT`, `WEX_TOKEN_URL`, `WEX_API_BASE_URL`).
+ * `WEX_ENVIRONMENT`, `WEX_TOKEN_URL`, `WEX_BASE_URL`).
  *
  *   node src/server.ts            # PORT=3000, HOST=127.0.0.1 by default
  */
@@ -39,8 +39,8 @@ export const start = async (options: {
       clientSecret: DEFAULT_CLIENT.clientSecret
     }
   )
-  const apiBaseUrl = config?.apiBaseUrl ?? sandbox!.apiBaseUrl
-  const app = createApp({ tokens, apiBaseUrl, onError: options.onError })
+  const baseUrl = config?.baseUrl ?? sandbox!.baseUrl
+  const app = createApp({ tokens, baseUrl, onError: options.onError })
   const host = options.host ?? "127.0.0.1"
   const server = app.listen(options.port ?? 0, host)
   await new Promise<void>((resolve, reject) => {

@@ -9,7 +9,7 @@
  * Where it calls:
  * - by default, `@authfetch/sandbox` (WEX profile), started in this process;
  * - with `WEX_CLIENT_ID` and `WEX_CLIENT_SECRET` set (and optionally
- *   `WEX_ENVIRONMENT`, `WEX_TOKEN_URL`, `WEX_API_BASE_URL`), the real provider,
+ *   `WEX_ENVIRONMENT`, `WEX_TOKEN_URL`, `WEX_BASE_URL`), the real provider,
  *   configured by `fromEnv("WEX")`. The claim is then only sent with
  *   `--submit-claim`: it would be a real one. `WEX_CONSUMER_ID` picks the
  *   consumer (default 12345, the id of WEX's documentation);
@@ -53,16 +53,16 @@ const config = fromEnv("WEX", {
         WEX_CLIENT_ID: DEFAULT_CLIENT.clientId,
         WEX_CLIENT_SECRET: DEFAULT_CLIENT.clientSecret,
         WEX_TOKEN_URL: sandbox.tokenUrl,
-        WEX_API_BASE_URL: sandbox.apiBaseUrl
+        WEX_BASE_URL: sandbox.baseUrl
       }
     : process.env,
   overrides: { onEvent: logTokenEvent }
 })
-const apiBaseUrl = config.apiBaseUrl! // the WEX preset always has one
+const baseUrl = config.baseUrl! // the WEX preset always has one
 console.log(
   sandbox
     ? `calling the sandbox at ${sandbox.url} (set WEX_CLIENT_ID and WEX_CLIENT_SECRET to call WEX instead)`
-    : `calling ${apiBaseUrl} as client ${config.clientId}`
+    : `calling ${baseUrl} as client ${config.clientId}`
 )
 
 const tokens = createTokenSource(config)
@@ -70,7 +70,7 @@ const tokens = createTokenSource(config)
 // of `Link` headers are used as they are. The token goes to this origin only.
 const api = ky.create(
   authKyOptions(tokens, {
-    baseUrl: `${apiBaseUrl}/`,
+    baseUrl: `${baseUrl}/`,
     timeout: 30_000,
     auth: {
       onEvent: (event) => {

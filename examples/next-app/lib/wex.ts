@@ -5,7 +5,7 @@
  * reloads. Server-only: `@authfetch/next` cannot be imported by client code.
  *
  *   WEX_CLIENT_ID, WEX_CLIENT_SECRET      the client credentials
- *   WEX_TOKEN_URL, WEX_API_BASE_URL       override the UAT URLs (e.g. a local sandbox)
+ *   WEX_TOKEN_URL, WEX_BASE_URL       override the UAT URLs (e.g. a local sandbox)
  *   WEX_ENVIRONMENT                       uat (default) or production
  */
 import { fromEnv } from "@authfetch/core/providers"
@@ -14,14 +14,14 @@ import { createAuthFetch, tokenSource } from "@authfetch/next"
 /** The preset from the environment; throws `InvalidConfigError` naming what is missing. */
 export const wexConfig = () => fromEnv("WEX")
 
-/** The API's base URL (the preset's, or `WEX_API_BASE_URL`). */
-export const apiBaseUrl = (): string => {
-  const base = wexConfig().apiBaseUrl
-  if (base === undefined) throw new Error("WEX_API_BASE_URL is not set")
+/** The API's base URL (the preset's, or `WEX_BASE_URL`). */
+export const baseUrl = (): string => {
+  const base = wexConfig().baseUrl
+  if (base === undefined) throw new Error("WEX_BASE_URL is not set")
   return base
 }
 
 export const tokens = tokenSource(wexConfig)
 
 /** For server components: the core's authFetch against the WEX API. */
-export const wexApi = createAuthFetch(() => ({ tokens, baseUrl: apiBaseUrl() }))
+export const wexApi = createAuthFetch(() => ({ tokens, baseUrl: baseUrl() }))

@@ -45,7 +45,7 @@ describe("next dev", () => {
         WEX_CLIENT_ID: "next-app",
         WEX_CLIENT_SECRET: "dev-secret",
         WEX_TOKEN_URL: sandbox.tokenUrl,
-        WEX_API_BASE_URL: sandbox.apiBaseUrl
+        WEX_BASE_URL: sandbox.baseUrl
       },
       { dir: COPY, command: "dev" }
     )

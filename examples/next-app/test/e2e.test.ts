@@ -66,7 +66,7 @@ const envFor = (f: Front) => ({
   WEX_CLIENT_ID: CLIENT_ID,
   WEX_CLIENT_SECRET: clientSecret,
   WEX_TOKEN_URL: `${f.url}/authorize`,
-  WEX_API_BASE_URL: `${f.url}/api`
+  WEX_BASE_URL: `${f.url}/api`
 })
 
 beforeAll(async () => {
@@ -221,7 +221,7 @@ describe("a hostile upstream behind next start", () => {
       WEX_CLIENT_ID: CLIENT_ID,
       WEX_CLIENT_SECRET: clientSecret,
       WEX_TOKEN_URL: sandbox.tokenUrl,
-      WEX_API_BASE_URL: `${hostile.url}/api`
+      WEX_BASE_URL: `${hostile.url}/api`
     })
   })
   afterAll(async () => {

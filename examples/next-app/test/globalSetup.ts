@@ -27,7 +27,7 @@ export default function setup(project: TestProject) {
       WEX_CLIENT_ID: "next-app",
       WEX_CLIENT_SECRET: clientSecret,
       WEX_TOKEN_URL: "http://127.0.0.1:9/authorize",
-      WEX_API_BASE_URL: "http://127.0.0.1:9/api"
+      WEX_BASE_URL: "http://127.0.0.1:9/api"
     }
   })
   if (build.status !== 0) {

@@ -43,6 +43,7 @@
  */
 import {
   authFetch,
+  Bearer,
   InvalidConfigError,
   Problem,
   type ProblemDetailsError,
@@ -472,8 +473,22 @@ const send = async (
       throw error
     }
     scrubTransport(raw.request, authorization)
+    // An API that echoes the bearer token must not get it into `error.response`: axios keeps
+    // the body in `data`, which core never sees, so the token is removed here (a Node stream
+    // body is the caller's and is left unread).
+    if (authorization !== null && authorization !== CALLER_AUTHORIZATION && raw.status >= 400) {
+      const token = authorization.slice(authorization.indexOf(" ") + 1)
+      raw.data = Bearer.removeToken(raw.data, token)
+      const cleaned = AxiosHeaders.from(raw.headers as Record<string, string>)
+      for (const [name, value] of Object.entries(cleaned.toJSON())) {
+        if (typeof value === "string") cleaned.set(name, Bearer.removeToken(value, token))
+      }
+      raw.headers = cleaned
+    }
     const responseHeaders = toWebHeaders(raw.headers)
     const response = toResponse(raw, responseHeaders)
+    // core leaves the response as it is: it is the key to `raw`, and `raw` is clean already
+    Object.defineProperty(response, Bearer.TOKEN_REMOVED, { value: true })
     answers.set(response, { raw, headers: responseHeaders, summary: hopSummary })
     return response
   }
@@ -486,7 +501,7 @@ const send = async (
     retry: policy.retry,
     onEvent: policy.onEvent,
     fetch: wire,
-    timeout: timeout > 0 ? timeout : false,
+    attemptTimeout: timeout > 0 ? timeout : false,
     maxRedirects: maxRedirects !== undefined && maxRedirects > 0 ? maxRedirects : undefined
   })
   try {

@@ -110,7 +110,7 @@ export const make = (tokens: Tokens, options: Options): HttpClient.HttpClient =>
  *
  * @example
  * ```ts
- * const ApiClient = AuthHttpClient.layer({ origins: [apiBaseUrl] }).pipe(Layer.provide(TokenSource.layerDefault(config)))
+ * const ApiClient = AuthHttpClient.layer({ origins: [baseUrl] }).pipe(Layer.provide(TokenSource.layerDefault(config)))
  * ```
  *
  * @since 0.1.0

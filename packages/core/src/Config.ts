@@ -50,16 +50,16 @@ export interface TokenSourceConfig extends FreshnessOptions {
   readonly refreshToken?: string | Redacted.Redacted<string> | undefined
   /** lifetime assumed when a response has no `expires_in`; default 300 s */
   readonly defaultExpiresIn?: Duration.Input | undefined
-  /** retries of a failed token request */
-  readonly retry?: BackoffOptions | undefined
+  /** retries of a failed token request (not of API requests: see `AuthFetchOptions.retry`) */
+  readonly tokenRequestRetry?: BackoffOptions | undefined
   /** client-side limit on token requests; default 100 per minute; `false` turns it off */
   readonly rateLimit?: { readonly limit: number; readonly window: Duration.Input } | false | undefined
   /** renew in the background before the token turns stale; default true */
   readonly refreshAhead?: boolean | undefined
   /** cap on a token response body; default 64 KiB */
   readonly maxResponseBytes?: number | undefined
-  /** time allowed for one token request; default 10 s */
-  readonly timeout?: Duration.Input | undefined
+  /** time allowed for one token request; default 10 s (API requests: `AuthFetchOptions.attemptTimeout`) */
+  readonly tokenRequestTimeout?: Duration.Input | undefined
   /** the fetch the token requests use (default `globalThis.fetch`) */
   readonly fetch?: typeof globalThis.fetch | undefined
   /** observability events; never carry secrets */
@@ -168,7 +168,7 @@ export const validate = (config: TokenSourceConfig): ReadonlyArray<string> => {
   for (const [name, input] of [
     ["refreshMargin", config.refreshMargin],
     ["defaultExpiresIn", config.defaultExpiresIn],
-    ["timeout", config.timeout]
+    ["tokenRequestTimeout", config.tokenRequestTimeout]
   ] as const) {
     if (input !== undefined && !isDuration(input)) problems.push(`${name} is not a duration`)
   }

@@ -1,7 +1,7 @@
 /**
  * Fetch middleware: the request policy of authfetch in the shape every HTTP
  * stack understands, `(next: typeof fetch) => typeof fetch`. Each middleware
- * is a thin wrapper over one Effect step (`Authorize.authorizing`,
+ * is a thin wrapper over one Effect step (`Bearer.authorizing`,
  * `RetryPolicy.retrying`, a timeout); `authFetch` runs the steps together in
  * one fiber, and `AuthHttpClient` runs the same steps inside Effect programs.
  *
@@ -20,7 +20,7 @@
  * @since 0.1.0
  */
 import { Duration, Effect } from "effect"
-import { type AuthorizeOptions, authorizing, originMatcher, type TokenAccess } from "./Authorize.ts"
+import { authorizing, type BearerOptions, originMatcher, type TokenAccess } from "./Bearer.ts"
 import { isSecureOrigin } from "./Config.ts"
 import {
   InvalidConfigError,
@@ -156,7 +156,7 @@ const callWith = <A>(
  *
  * @since 0.1.0
  */
-export const withAuth = (tokens: Tokens, options: AuthorizeOptions): FetchMiddleware => {
+export const withAuth = (tokens: Tokens, options: BearerOptions): FetchMiddleware => {
   assertSecureOrigins(options.origins)
   return asMiddleware(authorizing(toTokenAccess(tokens), options))
 }
@@ -249,16 +249,16 @@ export interface AuthFetchOptions {
   readonly origins?: ReadonlyArray<string | URL> | undefined
   /** retry options, or `false` to send each request once */
   readonly retry?: RequestRetryOptions | false | undefined
-  /** per-attempt timeout; default 30 s; `false` for none */
-  readonly timeout?: Duration.Input | false | undefined
+  /** time allowed to one attempt (each retry and redirect hop has its own); default 30 s; `false` for none */
+  readonly attemptTimeout?: Duration.Input | false | undefined
   /** turn non-2xx responses into `ProblemDetailsError`; default `false` (fetch semantics) */
   readonly problemDetails?: boolean | undefined
   /** the fetch underneath; default `globalThis.fetch` */
   readonly fetch?: typeof globalThis.fetch | undefined
   readonly maxRedirects?: number | undefined
-  /** see `AuthorizeOptions.crossOriginRedirects`; default `"follow"` */
+  /** see `BearerOptions.crossOriginRedirects`; default `"follow"` */
   readonly crossOriginRedirects?: "follow" | "refuse" | undefined
-  /** see `AuthorizeOptions.unauthorizedCooldown`; default 10 s */
+  /** see `BearerOptions.unauthorizedCooldown`; default 10 s */
   readonly unauthorizedCooldown?: Duration.Input | undefined
   readonly onEvent?: ((event: RequestEvent) => void) | undefined
 }
@@ -327,11 +327,12 @@ export const pipeline = (
     maxRedirects: options.maxRedirects,
     crossOriginRedirects: options.crossOriginRedirects,
     // a request waits for its token no longer than for its answer
-    maxTokenWait: options.timeout === false ? undefined : (options.timeout ?? DEFAULT_TIMEOUT),
+    maxTokenWait: options.attemptTimeout === false ? undefined : (options.attemptTimeout ?? DEFAULT_TIMEOUT),
     unauthorizedCooldown: options.unauthorizedCooldown,
     onEvent: options.onEvent
   })
-  const timeout = options.timeout === false ? undefined : timingOut(options.timeout ?? DEFAULT_TIMEOUT)
+  const timeout =
+    options.attemptTimeout === false ? undefined : timingOut(options.attemptTimeout ?? DEFAULT_TIMEOUT)
   const retry =
     options.retry === false ? undefined : retrying(options.retry, budgetOf(options.retry), options.onEvent)
   return (wire: ReturnType<typeof wireOf>): Handler<unknown> => {
@@ -391,9 +392,9 @@ export const authFetch = (tokens: Tokens, options: AuthFetchOptions = {}): typeo
   const viaPipeline = (outgoing: Outgoing) => runAsFetch(handler(outgoing), outgoing.signal)
   const promised = "get" in tokens ? undefined : tokens
   const timeoutMillis =
-    options.timeout === false
+    options.attemptTimeout === false
       ? undefined
-      : Duration.toMillis(Duration.fromInputUnsafe(options.timeout ?? DEFAULT_TIMEOUT))
+      : Duration.toMillis(Duration.fromInputUnsafe(options.attemptTimeout ?? DEFAULT_TIMEOUT))
   const fast =
     promised === undefined
       ? undefined

@@ -419,7 +419,7 @@ const resolvedRequest = (options: RequestRetryOptions | undefined) =>
  *
  * @example
  * ```ts
- * const handler = RetryPolicy.retrying({ maxRetries: 3 }, budget, onEvent)(Authorize.authorizing(tokens, options)(wire))
+ * const handler = RetryPolicy.retrying({ maxRetries: 3 }, budget, onEvent)(Bearer.authorizing(tokens, options)(wire))
  * ```
  *
  * @since 0.1.0

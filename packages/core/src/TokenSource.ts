@@ -172,7 +172,7 @@ export const make = (
       limit: rateLimitOption.limit,
       windowMillis: Duration.toMillis(Duration.fromInputUnsafe(rateLimitOption.window))
     }
-    const retry = RetryPolicy.forTokenRequests(config.retry)
+    const retry = RetryPolicy.forTokenRequests(config.tokenRequestRetry)
     const refreshAhead = config.refreshAhead ?? true
     const emit = (event: TokenEvent) => emitTo(config.onEvent, event)
 
@@ -261,7 +261,7 @@ export const make = (
           scope: requestGrant.type === "refresh_token" ? undefined : scopeParam,
           params,
           maxResponseBytes: config.maxResponseBytes,
-          timeout: config.timeout
+          timeout: config.tokenRequestTimeout
         }).pipe(withTransport)
       })
 

@@ -33,10 +33,14 @@ import * as TokenSource from "./TokenSource.ts"
 import type * as TokenStore from "./TokenStore.ts"
 
 export * as AuthHttpClient from "./AuthHttpClient.ts"
-export * as Authorize from "./Authorize.ts"
+export type { BearerOptions } from "./Bearer.ts"
+export * as Bearer from "./Bearer.ts"
+export type { ProxyOptions } from "./BffProxy.ts"
+export * as BffProxy from "./BffProxy.ts"
 export * as ClientAuth from "./ClientAuth.ts"
 export type { TokenSourceConfig } from "./Config.ts"
 export * as Config from "./Config.ts"
+export type { OAuthErrorCode } from "./Errors.ts"
 export {
   InvalidConfigError,
   InvalidTokenResponseError,
@@ -66,7 +70,7 @@ export {
 } from "./Middleware.ts"
 export * as Problem from "./Problem.ts"
 export { ProblemDetailsError } from "./Problem.ts"
-export * as Proxy from "./Proxy.ts"
+export type { BackoffOptions, RequestRetryOptions } from "./RetryPolicy.ts"
 export * as RetryPolicy from "./RetryPolicy.ts"
 export * as Token from "./Token.ts"
 export { AccessToken } from "./Token.ts"

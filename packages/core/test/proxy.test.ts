@@ -9,7 +9,7 @@ import { gzipSync } from "node:zlib"
 import { DEFAULT_CLIENT, type Sandbox, startSandbox } from "@authfetch/sandbox"
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
 import {
-  Proxy as BffProxy,
+  BffProxy,
   createTokenSource,
   InvalidConfigError,
   OAuthError,
@@ -58,10 +58,10 @@ beforeAll(async () => {
   tokens = createTokenSource({ tokenUrl: auth.tokenUrl, clientId: "bff", clientSecret: "bff-secret" })
   handle = BffProxy.createProxyHandler({
     tokens,
-    upstream: `${upstream.url}/api`,
+    baseUrl: `${upstream.url}/api`,
     allow: ["/v1/**"],
     maxBodyBytes: 16 * 1024 * 1024,
-    timeout: "1 second",
+    attemptTimeout: "1 second",
     retry: { baseDelay: "5 millis", maxDelay: "10 millis" },
     onError: false
   })
@@ -69,20 +69,20 @@ beforeAll(async () => {
   sandboxTokens = createTokenSource({ tokenUrl: sandbox.tokenUrl, ...DEFAULT_CLIENT })
   hostileHandle = BffProxy.createProxyHandler({
     tokens: sandboxTokens,
-    upstream: `${hostile.url}/api`,
+    baseUrl: `${hostile.url}/api`,
     allow: hostileAllow,
     maxBodyBytes: 16 * 1024 * 1024,
-    timeout: "1 second",
+    attemptTimeout: "1 second",
     retry: { baseDelay: "5 millis", maxDelay: "10 millis" },
     onError: false
   })
   // The same with a long timeout: uploads there are given up on by the caller.
   patientHandle = BffProxy.createProxyHandler({
     tokens: sandboxTokens,
-    upstream: `${hostile.url}/api`,
+    baseUrl: `${hostile.url}/api`,
     allow: hostileAllow,
     maxBodyBytes: 16 * 1024 * 1024,
-    timeout: "30 seconds",
+    attemptTimeout: "30 seconds",
     onError: false
   })
 })
@@ -164,7 +164,7 @@ describe("proxy handler", () => {
   })
 
   it("refuses a body over maxBodyBytes with 413, by Content-Length and while streaming", async () => {
-    const small = BffProxy.createProxyHandler({ tokens, upstream: `${upstream.url}/api`, maxBodyBytes: 1024 })
+    const small = BffProxy.createProxyHandler({ tokens, baseUrl: `${upstream.url}/api`, maxBodyBytes: 1024 })
     const declared = await small(
       new Request("http://bff.local/p", {
         method: "POST",
@@ -237,7 +237,7 @@ describe("proxy handler", () => {
     expect(slow.status).toBe(504)
     const dead = BffProxy.createProxyHandler({
       tokens,
-      upstream: "http://127.0.0.1:9/api",
+      baseUrl: "http://127.0.0.1:9/api",
       retry: false,
       onError: false
     })
@@ -459,7 +459,7 @@ describe("proxy handler: errors it produces", () => {
     try {
       const proxy = BffProxy.createProxyHandler({
         tokens: wrong,
-        upstream: `${upstream.url}/api`,
+        baseUrl: `${upstream.url}/api`,
         allow: ["/v1/**"],
         retry: false
       })
@@ -482,7 +482,7 @@ describe("proxy handler: errors it produces", () => {
     const seen: Array<[string | undefined, number, string]> = []
     const proxy = BffProxy.createProxyHandler({
       tokens,
-      upstream: `${upstream.url}/api`,
+      baseUrl: `${upstream.url}/api`,
       allow: ["/v1/**"],
       retry: false,
       onError: (error, problem, request) =>
@@ -502,7 +502,7 @@ describe("proxy handler: errors it produces", () => {
   it("405 lists the methods forwarded in Allow, as handler.methods", async () => {
     const proxy = BffProxy.createProxyHandler({
       tokens,
-      upstream: `${upstream.url}/api`,
+      baseUrl: `${upstream.url}/api`,
       methods: ["get", "post"],
       onError: false
     })
@@ -547,38 +547,38 @@ describe("createProxyHandler validates its options", () => {
     fails(null, "proxy options must be an object", "null")
     fails(undefined, "proxy options must be an object", "undefined")
     fails("https://api.example.com", "proxy options must be an object", "string")
-    fails({}, "`tokens` is missing", "`upstream` is missing")
-    fails({ tokens: {}, upstream: "https://api.example.com" }, "`tokens` must be a token source")
-    fails({ tokens, upstream: "not a url" }, "`upstream` is not an absolute URL")
-    fails({ tokens, upstream: "http://api.example.com" }, "`upstream` must be https:")
-    fails({ tokens, upstream: "https://api.example.com/?x=1" }, "`upstream` must be a plain origin and path")
-    fails({ tokens, upstream: 42 }, "`upstream` must be a URL string")
-    fails({ tokens, upstream: "https://api.example.com", allow: "/v1/**" }, "`allow`")
-    fails({ tokens, upstream: "https://api.example.com", allow: ["v1/**"] }, "`allow`")
-    fails({ tokens, upstream: "https://api.example.com", methods: [] }, "`methods`")
+    fails({}, "`tokens` is missing", "`baseUrl` is missing")
+    fails({ tokens: {}, baseUrl: "https://api.example.com" }, "`tokens` must be a token source")
+    fails({ tokens, baseUrl: "not a url" }, "`baseUrl` is not an absolute URL")
+    fails({ tokens, baseUrl: "http://api.example.com" }, "`baseUrl` must be https:")
+    fails({ tokens, baseUrl: "https://api.example.com/?x=1" }, "`baseUrl` must be a plain origin and path")
+    fails({ tokens, baseUrl: 42 }, "`baseUrl` must be a URL string")
+    fails({ tokens, baseUrl: "https://api.example.com", allow: "/v1/**" }, "`allow`")
+    fails({ tokens, baseUrl: "https://api.example.com", allow: ["v1/**"] }, "`allow`")
+    fails({ tokens, baseUrl: "https://api.example.com", methods: [] }, "`methods`")
     fails(
-      { tokens, upstream: "https://api.example.com", methods: ["GET", "TRACE"] },
+      { tokens, baseUrl: "https://api.example.com", methods: ["GET", "TRACE"] },
       "`methods` cannot include TRACE"
     )
-    fails({ tokens, upstream: "https://api.example.com", maxBodyBytes: -1 }, "`maxBodyBytes`")
-    fails({ tokens, upstream: "https://api.example.com", timeout: "soon" }, "`timeout`")
-    fails({ tokens, upstream: "https://api.example.com", retry: 3 }, "`retry`")
+    fails({ tokens, baseUrl: "https://api.example.com", maxBodyBytes: -1 }, "`maxBodyBytes`")
+    fails({ tokens, baseUrl: "https://api.example.com", attemptTimeout: "soon" }, "`attemptTimeout`")
+    fails({ tokens, baseUrl: "https://api.example.com", retry: 3 }, "`retry`")
     fails(
-      { tokens, upstream: "https://api.example.com", forwardHeaders: ["Cookie"] },
+      { tokens, baseUrl: "https://api.example.com", forwardHeaders: ["Cookie"] },
       "`forwardHeaders` cannot include Cookie"
     )
-    fails({ tokens, upstream: "https://api.example.com", forwardHeaders: ["bad header"] }, "`forwardHeaders`")
+    fails({ tokens, baseUrl: "https://api.example.com", forwardHeaders: ["bad header"] }, "`forwardHeaders`")
     fails(
       {
         tokens,
-        upstream: "https://api.example.com",
+        baseUrl: "https://api.example.com",
         responseHeaders: ["set-cookie", "Access-Control-Allow-Origin", "location"]
       },
       "`responseHeaders` cannot include set-cookie, Access-Control-Allow-Origin, location"
     )
-    fails({ tokens, upstream: "https://api.example.com", fetch: "fetch" }, "`fetch` must be a function")
+    fails({ tokens, baseUrl: "https://api.example.com", fetch: "fetch" }, "`fetch` must be a function")
     fails(
-      { tokens, upstream: "https://api.example.com", onError: true },
+      { tokens, baseUrl: "https://api.example.com", onError: true },
       "`onError` must be a function or false"
     )
   })
@@ -586,7 +586,7 @@ describe("createProxyHandler validates its options", () => {
   it("passes extra response headers the options name, never the ones it refuses to", async () => {
     const proxy = BffProxy.createProxyHandler({
       tokens,
-      upstream: `${upstream.url}/api`,
+      baseUrl: `${upstream.url}/api`,
       responseHeaders: ["X-Total-Count"],
       onError: false
     })
@@ -639,9 +639,9 @@ describe("the proxy's own fetch in Node.js", () => {
     try {
       const proxy = BffProxy.createProxyHandler({
         tokens: sandboxTokens,
-        upstream: `https://127.0.0.1:${port}/api`,
+        baseUrl: `https://127.0.0.1:${port}/api`,
         maxBodyBytes: 16 * 1024 * 1024,
-        timeout: "1 second",
+        attemptTimeout: "1 second",
         retry: false,
         onError: false,
         fetch: nodeUpstream({ ca: TEST_CERT })

@@ -115,7 +115,7 @@ const scenarios: Array<{
   {
     name: "slow endpoint",
     replies: [{ status: 200, body: { access_token: ACCESS }, delayMs: 300 }],
-    config: { timeout: "50 millis" }
+    config: { tokenRequestTimeout: "50 millis" }
   },
   {
     name: "secret provider throwing with the secret in its message",
@@ -143,7 +143,7 @@ describe("secret-leak sweep", () => {
         tokenUrl: server.tokenUrl,
         clientId: "client-leak",
         clientSecret: SECRET,
-        retry: { maxRetries: 1, baseDelay: "1 millis", maxDelay: "1 millis" },
+        tokenRequestRetry: { maxRetries: 1, baseDelay: "1 millis", maxDelay: "1 millis" },
         onEvent: (e) => events.push(e),
         ...scenario.config
       })

@@ -111,7 +111,7 @@ const argumentProblems = (tokens: unknown, options: unknown): Array<string> => {
  *
  * @example
  * ```ts
- * app.use(authFetchMiddleware(tokens, { baseUrl: config.apiBaseUrl, problemDetails: true }))
+ * app.use(authFetchMiddleware(tokens, { baseUrl: config.baseUrl, problemDetails: true }))
  * app.get("/summary", async (req, res) => {
  *   const consumer = await (await req.authFetch("/v1/consumers/12345")).json()
  *   res.json({ name: consumer.name })

@@ -4,7 +4,7 @@
  * no message of an unknown error, no token, no secret, no upstream URL or
  * upstream-written text. The error itself goes to `onError` (your logger).
  *
- * Status mapping: the core's one table (`Proxy.problemFor`), shared with the
+ * Status mapping: the core's one table (`BffProxy.problemFor`), shared with the
  * proxy and the Next adapter, for authfetch's errors:
  *
  * | error | status |
@@ -39,16 +39,16 @@
  *
  * @since 0.1.0
  */
-import { Proxy as CoreProxy, InvalidConfigError, Problem } from "@authfetch/core"
+import { BffProxy, InvalidConfigError, Problem } from "@authfetch/core"
 import type { ErrorRequestHandler, Request } from "express"
 import { clientGone, sendResponse } from "./internal/node.ts"
 
 /**
- * The problem an error becomes (the core's `Proxy.ProblemAnswer`).
+ * The problem an error becomes (the core's `BffProxy.ProblemAnswer`).
  *
  * @since 0.1.0
  */
-export type ProblemAnswer = CoreProxy.ProblemAnswer
+export type ProblemAnswer = BffProxy.ProblemAnswer
 
 /**
  * @since 0.1.0
@@ -87,7 +87,7 @@ const fieldOf = (error: unknown, name: string): unknown =>
  * @since 0.1.0
  */
 export const toProblem = (error: unknown): ProblemAnswer => {
-  const ours = CoreProxy.problemFor(error)
+  const ours = BffProxy.problemFor(error)
   if (ours !== undefined) return ours
   const status = fieldOf(error, "status") ?? fieldOf(error, "statusCode")
   if (typeof status === "number" && Number.isInteger(status) && status >= 400 && status <= 599) {
@@ -100,7 +100,7 @@ export const toProblem = (error: unknown): ProblemAnswer => {
 
 const defaultOnError = (error: unknown, _req: Request, problem: ProblemAnswer): void => {
   // Status, title and tag: an error's message or detail may quote a server's text.
-  if (problem.status >= 500) console.error(`[@authfetch/express] ${CoreProxy.logLine(error, problem)}`)
+  if (problem.status >= 500) console.error(`[@authfetch/express] ${BffProxy.logLine(error, problem)}`)
 }
 
 /**
@@ -111,7 +111,7 @@ const defaultOnError = (error: unknown, _req: Request, problem: ProblemAnswer): 
  *
  * @example
  * ```ts
- * app.use("/api/benefits", createProxy({ tokens, upstream }))
+ * app.use("/api/benefits", createProxy({ tokens, baseUrl }))
  * app.get("/api/summary", summaryRoute)
  * app.use(problemDetails())
  * ```
@@ -141,7 +141,7 @@ export const problemDetails = (options: ProblemDetailsOptions = {}): ErrorReques
     }
     if (res.headersSent) return next(error)
     if (clientGone(res)) return
-    const response = CoreProxy.problemResponse(problem)
+    const response = BffProxy.problemResponse(problem)
     sendResponse(response, res, { replace: true }).catch(next)
   }
 }

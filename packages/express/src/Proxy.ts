@@ -1,7 +1,7 @@
 /**
  * The backend-for-frontend proxy as an Express router: `/<mount>/*` is
  * forwarded to one fixed upstream with our bearer token, by the core's
- * `Proxy.createProxyHandler` (path checks, allow-list, header allow-lists
+ * `BffProxy.createProxyHandler` (path checks, allow-list, header allow-lists
  * both ways, redirects rewritten to the mount or refused, upstream errors
  * mapped, the token cut out of bodies, body bound, timeout, problem+json,
  * `onError`). This module only translates:
@@ -26,14 +26,14 @@
  * import { createProxy, problemDetails } from "@authfetch/express"
  *
  * const app = express()
- * app.use("/benefits", createProxy({ tokens, upstream: "https://platform.uat.benefits.wexglobal.com/api", allow: ["/v1/**"] }))
+ * app.use("/benefits", createProxy({ tokens, baseUrl: "https://platform.uat.benefits.wexglobal.com/api", allow: ["/v1/**"] }))
  * app.use(express.json()) // body parsers after the proxy
  * app.use(problemDetails())
  * ```
  *
  * @since 0.1.0
  */
-import { Proxy as CoreProxy, InvalidConfigError } from "@authfetch/core"
+import { BffProxy, InvalidConfigError } from "@authfetch/core"
 import express, { type Router } from "express"
 import {
   bodyAlreadyRead,
@@ -45,14 +45,14 @@ import {
 } from "./internal/node.ts"
 
 /**
- * Options of `createProxy`: the core's `Proxy.ProxyOptions` (`tokens`,
- * `upstream`, `allow`, `methods`, `maxBodyBytes`, `timeout`, `retry`,
+ * Options of `createProxy`: the core's `BffProxy.ProxyOptions` (`tokens`,
+ * `baseUrl`, `allow`, `methods`, `maxBodyBytes`, `timeout`, `retry`,
  * `forwardHeaders`, `responseHeaders`, `fetch`, `onEvent`), with `onError`
  * given the Express request.
  *
  * @since 0.1.0
  */
-export interface ProxyOptions extends Omit<CoreProxy.ProxyOptions, "onError"> {
+export interface ProxyOptions extends Omit<BffProxy.ProxyOptions, "onError"> {
   /**
    * called with every problem the proxy answers with itself (refused
    * requests, upstream failures, token errors) and the error behind it: the
@@ -60,7 +60,7 @@ export interface ProxyOptions extends Omit<CoreProxy.ProxyOptions, "onError"> {
    * error tag; never a body, a URL or a token); `false`: none.
    */
   readonly onError?:
-    | ((error: unknown, req: express.Request, problem: CoreProxy.ProblemAnswer) => void)
+    | ((error: unknown, req: express.Request, problem: BffProxy.ProblemAnswer) => void)
     | false
     | undefined
 }
@@ -82,7 +82,7 @@ const bodyAlreadyReadError = () =>
   })
 
 /**
- * A router forwarding every request under its mount point to `upstream`.
+ * A router forwarding every request under its mount point to `baseUrl`.
  * The configuration is checked now (`InvalidConfigError`); the token source
  * and the retry budget are shared by all its requests. Mount it with
  * `app.use(prefix, ...)` (or `router.use`), before any body parser.
@@ -93,10 +93,10 @@ const bodyAlreadyReadError = () =>
  *   "/api/benefits",
  *   createProxy({
  *     tokens,
- *     upstream: config.apiBaseUrl,
+ *     baseUrl: config.baseUrl,
  *     allow: ["/v1/consumers/**", "/v1/claims", "/v1/documents"],
  *     maxBodyBytes: 10 * 1024 * 1024,
- *     timeout: "15 seconds"
+ *     attemptTimeout: "15 seconds"
  *   })
  * )
  * ```
@@ -107,7 +107,7 @@ export const createProxy = (options: ProxyOptions): Router => {
   if (typeof options !== "object" || options === null) {
     throw new InvalidConfigError({
       problems: [
-        `createProxy(options): options must be an object ({ tokens, upstream, ... }), got ${options === null ? "null" : typeof options}`
+        `createProxy(options): options must be an object ({ tokens, baseUrl, ... }), got ${options === null ? "null" : typeof options}`
       ]
     })
   }
@@ -117,7 +117,7 @@ export const createProxy = (options: ProxyOptions): Router => {
   }
   // The core reports with the web Request; the Express request is found from it.
   const requests = new WeakMap<Request, express.Request>()
-  const handle = CoreProxy.createProxyHandler({
+  const handle = BffProxy.createProxyHandler({
     ...core,
     onError:
       typeof onError === "function"
@@ -128,11 +128,11 @@ export const createProxy = (options: ProxyOptions): Router => {
         : onError
   })
   /** The same reporting for what is answered here, before the core sees a request. */
-  const report = (error: unknown, req: express.Request, problem: CoreProxy.ProblemAnswer) => {
+  const report = (error: unknown, req: express.Request, problem: BffProxy.ProblemAnswer) => {
     try {
       if (typeof onError === "function") onError(error, req, problem)
       else if (onError === undefined && problem.status >= 500)
-        console.error(`[@authfetch/core] proxy answered ${CoreProxy.logLine(error, problem)}`)
+        console.error(`[@authfetch/core] proxy answered ${BffProxy.logLine(error, problem)}`)
     } catch {
       // a failing logger must not stop the answer
     }
@@ -148,19 +148,19 @@ export const createProxy = (options: ProxyOptions): Router => {
 }
 
 const forward = async (
-  handle: CoreProxy.ProxyHandler,
+  handle: BffProxy.ProxyHandler,
   requests: WeakMap<Request, express.Request>,
-  report: (error: unknown, req: express.Request, problem: CoreProxy.ProblemAnswer) => void,
+  report: (error: unknown, req: express.Request, problem: BffProxy.ProblemAnswer) => void,
   req: express.Request,
   res: express.Response
 ): Promise<void> => {
   const method = req.method.toUpperCase()
   if (UNREPRESENTABLE_METHODS.has(method)) {
     finishRequest(req, res)
-    const error = new CoreProxy.ProxyError({ reason: "method_not_allowed", method })
-    const problem = CoreProxy.problemFor(error)!
+    const error = new BffProxy.ProxyError({ reason: "method_not_allowed", method })
+    const problem = BffProxy.problemFor(error)!
     report(error, req, problem)
-    return sendResponse(CoreProxy.problemResponse(problem, { allow: handle.methods.join(", ") }), res)
+    return sendResponse(BffProxy.problemResponse(problem, { allow: handle.methods.join(", ") }), res)
   }
   const withBody = method !== "GET" && method !== "HEAD" && hasBody(req)
   if (withBody && bodyAlreadyRead(req)) throw bodyAlreadyReadError()
@@ -171,7 +171,7 @@ const forward = async (
     for (let i = 0; i + 1 < raw.length; i += 2) headers.append(raw[i]!, raw[i + 1]!)
   } catch {
     finishRequest(req, res)
-    return sendResponse(CoreProxy.problem(400, "Bad Request", "The request headers are not acceptable."), res)
+    return sendResponse(BffProxy.problem(400, "Bad Request", "The request headers are not acceptable."), res)
   }
 
   const signal = clientCloseSignal(res)

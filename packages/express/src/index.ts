@@ -6,7 +6,7 @@
  *   client disconnects;
  * - `createProxy(options)`: a backend-for-frontend router forwarding
  *   `/<mount>/*` to one fixed upstream with our bearer token, over the core's
- *   `Proxy.createProxyHandler` (hostile paths and headers refused, bodies
+ *   `BffProxy.createProxyHandler` (hostile paths and headers refused, bodies
  *   bounded and streamed both ways);
  * - `problemDetails()`: an error handler answering RFC 9457
  *   `application/problem+json` without stacks, tokens or upstream internals.
@@ -21,9 +21,9 @@
  * const config = wex({ environment: "uat", clientId, clientSecret })
  * const tokens = createTokenSource(config)
  * const app = express()
- * app.use("/api/benefits", createProxy({ tokens, upstream: config.apiBaseUrl, allow: ["/v1/**"] }))
+ * app.use("/api/benefits", createProxy({ tokens, baseUrl: config.baseUrl, allow: ["/v1/**"] }))
  * app.use(express.json())
- * app.use(authFetchMiddleware(tokens, { baseUrl: config.apiBaseUrl, problemDetails: true }))
+ * app.use(authFetchMiddleware(tokens, { baseUrl: config.baseUrl, problemDetails: true }))
  * app.get("/api/consumers/:id/name", async (req, res) => {
  *   const consumer = await (await req.authFetch(`/v1/consumers/${encodeURIComponent(req.params.id)}`)).json()
  *   res.json({ name: consumer.name })

@@ -34,9 +34,9 @@ beforeAll(async () => {
     PREFIX,
     createProxy({
       tokens,
-      upstream: `${upstream.url}/api`,
+      baseUrl: `${upstream.url}/api`,
       allow: ["/v1/**"],
-      timeout: "2 seconds",
+      attemptTimeout: "2 seconds",
       retry: { baseDelay: "5 millis", maxDelay: "10 millis" },
       onError: false
     })

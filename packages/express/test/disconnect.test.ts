@@ -58,8 +58,8 @@ beforeAll(async () => {
 
   tokens = createTokenSource({ tokenUrl: sandbox.tokenUrl, ...DEFAULT_CLIENT })
   const server = express()
-  server.use("/p", createProxy({ tokens, upstream: `${recorder.url}/api`, maxBodyBytes: 64 * 1024 * 1024 }))
-  server.use("/s", createProxy({ tokens, upstream: streamerUrl }))
+  server.use("/p", createProxy({ tokens, baseUrl: `${recorder.url}/api`, maxBodyBytes: 64 * 1024 * 1024 }))
+  server.use("/s", createProxy({ tokens, baseUrl: streamerUrl }))
   server.use(
     "/route",
     authFetchMiddleware(tokens, {

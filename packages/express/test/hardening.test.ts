@@ -43,7 +43,7 @@ beforeAll(async () => {
   tokens = createTokenSource({ tokenUrl: sandbox.tokenUrl, ...DEFAULT_CLIENT })
   const options = {
     tokens,
-    upstream: `${upstream.url}/api`,
+    baseUrl: `${upstream.url}/api`,
     allow: hostileAllow,
     maxBodyBytes: 16 * 1024 * 1024,
     retry: { baseDelay: "5 millis", maxDelay: "10 millis" }
@@ -53,7 +53,7 @@ beforeAll(async () => {
     MOUNT,
     createProxy({
       ...options,
-      timeout: "1 second",
+      attemptTimeout: "1 second",
       onError: (error, req, problem) =>
         reported.push({
           tag: (error as { _tag?: unknown })._tag,
@@ -63,7 +63,7 @@ beforeAll(async () => {
         })
     })
   )
-  server.use(PATIENT_MOUNT, createProxy({ ...options, timeout: "30 seconds", onError: false }))
+  server.use(PATIENT_MOUNT, createProxy({ ...options, attemptTimeout: "30 seconds", onError: false }))
   server.use(problemDetails({ onError: false }))
   app = await serve(server)
 })
@@ -109,7 +109,7 @@ describe("what the Express adapter adds", () => {
       clientSecret: secret
     })
     const server = express()
-    server.use("/wrong", createProxy({ tokens: wrong, upstream: `${upstream.url}/api`, retry: false }))
+    server.use("/wrong", createProxy({ tokens: wrong, baseUrl: `${upstream.url}/api`, retry: false }))
     const local = await serve(server)
     const lines: Array<string> = []
     const original = console.error
@@ -142,11 +142,11 @@ describe("what the Express adapter adds", () => {
     const anyArgs = (f: (...args: Array<any>) => unknown) => f
     refused(() => anyArgs(createProxy)(null), "createProxy(options)", "null")
     refused(() => anyArgs(createProxy)(), "createProxy(options)", "undefined")
-    refused(() => anyArgs(createProxy)({}), "`tokens` is missing", "`upstream` is missing")
-    refused(() => anyArgs(createProxy)({ tokens }), "`upstream` is missing")
-    refused(() => anyArgs(createProxy)({ upstream: "https://api.example.com" }), "`tokens` is missing")
+    refused(() => anyArgs(createProxy)({}), "`tokens` is missing", "`baseUrl` is missing")
+    refused(() => anyArgs(createProxy)({ tokens }), "`baseUrl` is missing")
+    refused(() => anyArgs(createProxy)({ baseUrl: "https://api.example.com" }), "`tokens` is missing")
     refused(
-      () => anyArgs(createProxy)({ tokens, upstream: "https://api.example.com", onError: 1 }),
+      () => anyArgs(createProxy)({ tokens, baseUrl: "https://api.example.com", onError: 1 }),
       "`onError`"
     )
     refused(() => anyArgs(authFetchMiddleware)(), "tokens is missing")

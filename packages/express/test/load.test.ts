@@ -26,7 +26,7 @@ beforeAll(async () => {
   sandbox = await startSandbox({ profile: "wex", tokenTtl: TOKEN_TTL_S })
   tokens = createTokenSource({ tokenUrl: sandbox.tokenUrl, ...DEFAULT_CLIENT })
   const server = express()
-  server.use("/benefits", createProxy({ tokens, upstream: sandbox.apiBaseUrl, allow: ["/v1/**"] }))
+  server.use("/benefits", createProxy({ tokens, baseUrl: sandbox.baseUrl, allow: ["/v1/**"] }))
   server.use(problemDetails({ onError: false }))
   app = await serve(server)
 })

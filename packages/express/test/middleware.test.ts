@@ -27,7 +27,7 @@ beforeAll(async () => {
   // A BFF route over the sandbox: a consumer and its accounts in one answer.
   server.use(
     "/api",
-    authFetchMiddleware(tokens, { baseUrl: sandbox.apiBaseUrl, problemDetails: true, onEvent: () => {} })
+    authFetchMiddleware(tokens, { baseUrl: sandbox.baseUrl, problemDetails: true, onEvent: () => {} })
   )
   server.get("/api/summary/:id", async (req, res) => {
     const id = encodeURIComponent(req.params.id)

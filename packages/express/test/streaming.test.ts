@@ -36,10 +36,10 @@ beforeAll(async () => {
   ])
   tokens = createTokenSource({ tokenUrl: sandbox.tokenUrl, ...DEFAULT_CLIENT })
   const server = express()
-  server.use("/big", createProxy({ tokens, upstream: sandbox.apiBaseUrl, maxBodyBytes: 16 * MiB }))
-  server.use("/small", createProxy({ tokens, upstream: `${recorder.url}/api`, maxBodyBytes: MiB }))
+  server.use("/big", createProxy({ tokens, baseUrl: sandbox.baseUrl, maxBodyBytes: 16 * MiB }))
+  server.use("/small", createProxy({ tokens, baseUrl: `${recorder.url}/api`, maxBodyBytes: MiB }))
   // The documented mistake: a body parser before the proxy.
-  server.use("/parsed", express.json(), createProxy({ tokens, upstream: `${recorder.url}/api` }))
+  server.use("/parsed", express.json(), createProxy({ tokens, baseUrl: `${recorder.url}/api` }))
   // The documented order: the proxy first, body parsers for the app's own routes after it.
   server.use(express.json())
   server.post("/own", (req, res) => {
@@ -237,7 +237,7 @@ describe("downloads", () => {
 
   it("writes a large response back with backpressure: a client that stops reading stops the upstream", async () => {
     const server = express()
-    server.use("/dl", createProxy({ tokens, upstream: upstreamUrl }))
+    server.use("/dl", createProxy({ tokens, baseUrl: upstreamUrl }))
     const local = await serve(server)
     try {
       const baseline = memory()

@@ -425,7 +425,7 @@ export const authKyOptions = (tokens: Tokens, options: AuthKyOptions = {}): KyOp
         authFetch(tokens, {
           origins,
           retry: retryOptions,
-          timeout: auth?.attemptTimeout,
+          attemptTimeout: auth?.attemptTimeout,
           maxRedirects: auth?.maxRedirects,
           onEvent: auth?.onEvent,
           fetch: next

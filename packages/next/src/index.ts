@@ -5,8 +5,8 @@
  *   next to Next's context; core errors become problem+json.
  * - `createProxyRoute(options)`: `GET`, `HEAD`, `POST`, `PUT`, `PATCH`,
  *   `DELETE` for `app/api/<name>/[...path]/route.ts`, a backend-for-frontend
- *   proxy to one fixed upstream (the core's `Proxy.createProxyHandler`).
- * - `tokenSource(config)` / `getTokenSource(config)`: one token source per
+ *   proxy to one fixed upstream (the core's `BffProxy.createProxyHandler`).
+ * - `tokenSource(config)`: one token source per
  *   process and configuration, across `next dev` reloads, created lazily;
  *   the registry is bounded (`configureTokenSources`: size cap, idle time).
  * - `createAuthFetch(options)`: the same fetch for server components and
@@ -23,7 +23,7 @@
  *
  * export const { GET, HEAD, POST, PUT, PATCH, DELETE } = createProxyRoute(() => ({
  *   tokens: fromEnv("WEX"),
- *   upstream: process.env.WEX_API_BASE_URL!,
+ *   baseUrl: process.env.WEX_BASE_URL!,
  *   prefix: "/api/benefits"
  * }))
  * ```
@@ -44,7 +44,6 @@ export {
   type ConfigInput,
   configureTokenSources,
   disposeTokenSources,
-  getTokenSource,
   type LazyTokenSource,
   type TokenSourcesOptions,
   type TokensInput,

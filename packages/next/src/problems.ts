@@ -1,6 +1,6 @@
 /**
  * Core failures as RFC 9457 problem responses: the core's one table
- * (`Proxy.problemFor`, shared with the core's proxy handler and with
+ * (`BffProxy.problemFor`, shared with the core's proxy handler and with
  * Express's `problemDetails`) decides the status, the title, the fixed
  * detail and `Retry-After`; this module only makes the `Response`. A caller
  * learns that the upstream timed out, could not be reached, refused our
@@ -20,12 +20,12 @@
  *
  * @since 0.1.0
  */
-import { Proxy as CoreProxy } from "@authfetch/core"
+import { BffProxy } from "@authfetch/core"
 
 /**
  * The problem response for a core error, or `undefined` for anything that is
  * not one (it is not ours to translate: rethrow it). See the core's
- * `Proxy.problemFor` for the table: token errors 502 (rate limited and token
+ * `BffProxy.problemFor` for the table: token errors 502 (rate limited and token
  * store 503), timeouts 504, network failures 502, `InvalidConfigError` 500,
  * an upstream's `401`/`403`/`407` 502, its `429` 503, its 5xx 502, its other
  * 4xx the same status without its text.
@@ -38,8 +38,8 @@ import { Proxy as CoreProxy } from "@authfetch/core"
  * @since 0.1.0
  */
 export const problemFor = (error: unknown): Response | undefined => {
-  const answer = CoreProxy.problemFor(error)
-  return answer === undefined ? undefined : CoreProxy.problemResponse(answer)
+  const answer = BffProxy.problemFor(error)
+  return answer === undefined ? undefined : BffProxy.problemResponse(answer)
 }
 
 /**

@@ -3,7 +3,7 @@
  * browser calls `/api/benefits/v1/...` on our origin, the route forwards to
  * one fixed upstream with the bearer token, and the browser never holds the
  * token or the client secret. Everything is the core's
- * `Proxy.createProxyHandler` (path checks, allow-list, header allow-lists
+ * `BffProxy.createProxyHandler` (path checks, allow-list, header allow-lists
  * both ways, redirects rewritten to the mount point or refused, upstream
  * errors mapped, the token cut out of bodies, body bound, timeouts,
  * problem+json, `onError`); this module only finds the raw path below the
@@ -32,7 +32,7 @@
  *
  * export const { GET, HEAD, POST, PUT, PATCH, DELETE } = createProxyRoute(() => ({
  *   tokens: fromEnv("WEX"),
- *   upstream: process.env.WEX_API_BASE_URL!,
+ *   baseUrl: process.env.WEX_BASE_URL!,
  *   prefix: "/api/benefits",
  *   allow: ["/v1/consumers/*", "/v1/claims", "/v1/claims/*"]
  * }))
@@ -40,7 +40,7 @@
  *
  * @since 0.1.0
  */
-import { Proxy as CoreProxy, InvalidConfigError } from "@authfetch/core"
+import { BffProxy, InvalidConfigError } from "@authfetch/core"
 import { ensureAbortSignalAny } from "./internal/abortSignalAny.ts"
 import { type TokensInput, toTokens } from "./tokens.ts"
 import { type Lazy, resolveLazy } from "./withAuthFetch.ts"
@@ -54,13 +54,13 @@ import { type Lazy, resolveLazy } from "./withAuthFetch.ts"
  * @since 0.1.0
  */
 export type ProxyRouteOnError =
-  | ((error: unknown, request: Request, problem: CoreProxy.ProblemAnswer) => void)
+  | ((error: unknown, request: Request, problem: BffProxy.ProblemAnswer) => void)
   | false
 
 /**
  * @since 0.1.0
  */
-export interface ProxyRouteOptions extends Omit<CoreProxy.ProxyOptions, "tokens" | "onError"> {
+export interface ProxyRouteOptions extends Omit<BffProxy.ProxyOptions, "tokens" | "onError"> {
   /** a configuration (or a function returning one: the process's source for it), or a token source */
   readonly tokens: TokensInput
   /**
@@ -121,8 +121,8 @@ interface Located {
   readonly mount: string
 }
 
-const notMounted = () => new CoreProxy.ProxyError({ reason: "path_not_allowed" })
-const mismatch = () => new CoreProxy.ProxyError({ reason: "path_refused", check: "does not match the route" })
+const notMounted = () => new BffProxy.ProxyError({ reason: "path_not_allowed" })
+const mismatch = () => new BffProxy.ProxyError({ reason: "path_refused", check: "does not match the route" })
 
 /** Next's Edge runtime (`EdgeRuntime` is its global). */
 const isEdgeRuntime = (): boolean => (globalThis as { EdgeRuntime?: unknown }).EdgeRuntime !== undefined
@@ -155,7 +155,7 @@ const locate = async (
   request: Request,
   context: Parameters<ProxyRouteHandler>[1],
   prefix: string | undefined
-): Promise<Located | InstanceType<typeof CoreProxy.ProxyError>> => {
+): Promise<Located | InstanceType<typeof BffProxy.ProxyError>> => {
   const target = pathAndQueryOf(request.url)
   const q = target.indexOf("?")
   const path = q === -1 ? target : target.slice(0, q)
@@ -213,8 +213,7 @@ export const pathBelowMount = async (
   prefix: string | undefined
 ): Promise<string | Response> => {
   const located = await locate(request, context, prefix)
-  if (located instanceof CoreProxy.ProxyError)
-    return CoreProxy.problemResponse(CoreProxy.problemFor(located)!)
+  if (located instanceof BffProxy.ProxyError) return BffProxy.problemResponse(BffProxy.problemFor(located)!)
   return located.below
 }
 
@@ -233,10 +232,10 @@ export const pathBelowMount = async (
  * ```ts
  * export const { GET, HEAD, POST, PUT, PATCH, DELETE } = createProxyRoute({
  *   tokens: () => fromEnv("WEX"),
- *   upstream: "https://platform.uat.benefits.wexglobal.com/api",
+ *   baseUrl: "https://platform.uat.benefits.wexglobal.com/api",
  *   allow: ["/v1/consumers/*", "/v1/claims"],
  *   maxBodyBytes: 10 * 1024 * 1024,
- *   timeout: "20 seconds"
+ *   attemptTimeout: "20 seconds"
  * })
  * ```
  *
@@ -248,14 +247,14 @@ export const createProxyRoute = (options: Lazy<ProxyRouteOptions>): ProxyRoute =
       ? undefined
       : new InvalidConfigError({
           problems: [
-            `createProxyRoute(options): ${what} must be an object ({ tokens, upstream, ... }), got ${value === null ? "null" : typeof value}`
+            `createProxyRoute(options): ${what} must be an object ({ tokens, baseUrl, ... }), got ${value === null ? "null" : typeof value}`
           ]
         })
   if (typeof options !== "function") {
     const problem = optionsProblem(options, "options")
     if (problem !== undefined) throw problem
   }
-  let built: { readonly handle: CoreProxy.ProxyHandler; readonly prefix?: string } | undefined
+  let built: { readonly handle: BffProxy.ProxyHandler; readonly prefix?: string } | undefined
   let onError: ProxyRouteOnError | undefined
   const build = () => {
     if (built !== undefined) return built
@@ -281,7 +280,7 @@ export const createProxyRoute = (options: Lazy<ProxyRouteOptions>): ProxyRoute =
         problems: ["proxy option `tokens` is missing (a configuration or a token source)"]
       })
     }
-    const handle = CoreProxy.createProxyHandler({
+    const handle = BffProxy.createProxyHandler({
       ...proxy,
       tokens: toTokens(tokens),
       onError:
@@ -293,11 +292,11 @@ export const createProxyRoute = (options: Lazy<ProxyRouteOptions>): ProxyRoute =
     return built
   }
   /** Reports what is answered here, before or outside the core's handler. */
-  const report = (error: unknown, request: Request, answer: CoreProxy.ProblemAnswer) => {
+  const report = (error: unknown, request: Request, answer: BffProxy.ProblemAnswer) => {
     try {
       if (typeof onError === "function") onError(error, request, answer)
       else if (onError === undefined && answer.status >= 500)
-        console.error(`[@authfetch/next] proxy route answered ${CoreProxy.logLine(error, answer)}`)
+        console.error(`[@authfetch/next] proxy route answered ${BffProxy.logLine(error, answer)}`)
     } catch {
       // A reporter that throws must not turn a problem response into a crash.
     }
@@ -307,14 +306,14 @@ export const createProxyRoute = (options: Lazy<ProxyRouteOptions>): ProxyRoute =
     try {
       const { handle, prefix } = build()
       const located = await locate(request, context, prefix)
-      if (located instanceof CoreProxy.ProxyError) throw located
+      if (located instanceof BffProxy.ProxyError) throw located
       return await handle(request, located.below, { mount: located.mount })
     } catch (error) {
       if (request.signal.aborted) throw error
-      const answer = CoreProxy.problemFor(error)
+      const answer = BffProxy.problemFor(error)
       if (answer === undefined) throw error
       report(error, request, answer)
-      return CoreProxy.problemResponse(answer)
+      return BffProxy.problemResponse(answer)
     }
   }
   return { GET: route, HEAD: route, POST: route, PUT: route, PATCH: route, DELETE: route }

@@ -14,7 +14,7 @@
  *
  * export const GET = withAuthFetch(
  *   async (request, { authFetch }) => Response.json(await (await authFetch("/v1/consumers/12345")).json()),
- *   () => ({ tokens: fromEnv("WEX"), baseUrl: process.env.WEX_API_BASE_URL })
+ *   () => ({ tokens: fromEnv("WEX"), baseUrl: process.env.WEX_BASE_URL })
  * )
  * ```
  *
@@ -104,7 +104,7 @@ export const report = (onError: OnError | undefined, error: unknown, request: Re
  * @example
  * ```ts
  * // app/lib/api.ts
- * export const api = createAuthFetch(() => ({ tokens: fromEnv("WEX"), baseUrl: process.env.WEX_API_BASE_URL }))
+ * export const api = createAuthFetch(() => ({ tokens: fromEnv("WEX"), baseUrl: process.env.WEX_BASE_URL }))
  * // app/page.tsx (a server component)
  * const consumer = await (await api("/v1/consumers/12345")).json()
  * ```

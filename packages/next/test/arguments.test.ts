@@ -12,10 +12,10 @@ import {
   configureTokenSources,
   createAuthFetch,
   disposeTokenSources,
-  getTokenSource,
   tokenSource,
   withAuthFetch
 } from "../src/index.ts"
+import { getTokenSource } from "../src/tokens.ts"
 
 const SECRET = "argument-secret-value"
 

@@ -60,7 +60,7 @@ describe("500 concurrent requests", () => {
   it("all succeed while the token is revoked and expires; token requests stay within the bound", async () => {
     const route = createProxyRoute({
       tokens: { tokenUrl: sandbox.tokenUrl, clientId: "next-load", clientSecret: "load-secret" },
-      upstream: `${front.url}/api`,
+      baseUrl: `${front.url}/api`,
       prefix: "/api/benefits",
       allow: ["/v1/consumers/*"]
     })

@@ -59,7 +59,7 @@ const walk = () => {
 describe("edge safety", () => {
   it("no module on the path of @authfetch/next imports a Node.js built-in", () => {
     const { modules, builtins } = walk()
-    expect(modules.some((m) => m.includes("/packages/core/dist/Proxy.js"))).toBe(true)
+    expect(modules.some((m) => m.includes("/packages/core/dist/BffProxy.js"))).toBe(true)
     expect(modules.some((m) => /\/effect\/dist\/.*\.js$/.test(m))).toBe(true)
     expect(builtins).toEqual([])
   })

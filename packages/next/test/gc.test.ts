@@ -34,7 +34,7 @@ describe("response bodies and garbage collection", () => {
   it("the route's response bodies are still readable after a collection", async () => {
     const route = createProxyRoute({
       tokens: { tokenUrl: auth.tokenUrl, clientId: "gc", clientSecret: "s" },
-      upstream: `${upstream.url}/api`,
+      baseUrl: `${upstream.url}/api`,
       prefix: "/p"
     })
     const responses = []

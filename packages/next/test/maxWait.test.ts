@@ -6,7 +6,8 @@
 import { RateLimitedError } from "@authfetch/core"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { startTokenServer, type TokenServer } from "../../core/test/support/tokenServer.ts"
-import { disposeTokenSources, getTokenSource, tokenSource } from "../src/index.ts"
+import { disposeTokenSources, tokenSource } from "../src/index.ts"
+import { getTokenSource } from "../src/tokens.ts"
 
 let auth: TokenServer
 beforeAll(async () => {

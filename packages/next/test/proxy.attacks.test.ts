@@ -13,7 +13,7 @@
  * Runs in Node.js and in the Edge-runtime environment (see vitest.config.ts).
  * The corpus also runs against a real `next start` in examples/next-app.
  */
-import { Proxy as CoreProxy, InvalidConfigError } from "@authfetch/core"
+import { BffProxy, InvalidConfigError } from "@authfetch/core"
 import { DEFAULT_CLIENT, type Sandbox, startSandbox } from "@authfetch/sandbox"
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
 import { headerAttacks, hostileAllow, pathAttacks } from "../../core/test/proxy/attacks.ts"
@@ -64,9 +64,9 @@ beforeAll(async () => {
   trapHost = new URL(trap.url).host
   const options = {
     tokens: { tokenUrl: auth.tokenUrl, clientId: "next-bff", clientSecret: SECRET },
-    upstream: `${upstream.url}/api`,
+    baseUrl: `${upstream.url}/api`,
     allow: ["/v1/**"],
-    timeout: "2 seconds",
+    attemptTimeout: "2 seconds",
     retry: { baseDelay: "5 millis", maxDelay: "10 millis" },
     onError: false
   } as const
@@ -74,16 +74,16 @@ beforeAll(async () => {
   derived = createProxyRoute(options)
   const hostileOptions = {
     tokens: { tokenUrl: sandbox.tokenUrl, ...DEFAULT_CLIENT },
-    upstream: `${hostile.url}/api`,
+    baseUrl: `${hostile.url}/api`,
     allow: hostileAllow,
     maxBodyBytes: 16 * 1024 * 1024,
-    timeout: "1 second",
+    attemptTimeout: "1 second",
     retry: { baseDelay: "5 millis", maxDelay: "10 millis" },
     onError: false
   } as const
   hostileRoute = createProxyRoute({ ...hostileOptions, prefix: HOSTILE_MOUNT })
   derivedHostileRoute = createProxyRoute(hostileOptions)
-  patientRoute = createProxyRoute({ ...hostileOptions, prefix: HOSTILE_MOUNT, timeout: "30 seconds" })
+  patientRoute = createProxyRoute({ ...hostileOptions, prefix: HOSTILE_MOUNT, attemptTimeout: "30 seconds" })
 })
 afterEach(() => {
   upstream.requests.length = 0
@@ -155,7 +155,7 @@ describe("attack corpus, as the URL parser hands the paths over", () => {
         // The parser resolved the attack into an ordinary path before the route saw it.
         for (const seen of upstream.requests) {
           expect(seen.url.startsWith("/api/v1/")).toBe(true)
-          expect(CoreProxy.checkPath(seen.url.slice("/api".length)).ok).toBe(true)
+          expect(BffProxy.checkPath(seen.url.slice("/api".length)).ok).toBe(true)
         }
       }
     })
@@ -243,7 +243,7 @@ describe("createProxyRoute", () => {
       calls++
       return {
         tokens: { tokenUrl: auth.tokenUrl, clientId: "lazy", clientSecret: SECRET },
-        upstream: `${upstream.url}/api`,
+        baseUrl: `${upstream.url}/api`,
         prefix: PREFIX
       }
     })
@@ -258,17 +258,17 @@ describe("createProxyRoute", () => {
     })
     const misconfigured = createProxyRoute({
       tokens: { tokenUrl: auth.tokenUrl, clientId: "x" },
-      upstream: "not a url",
+      baseUrl: "not a url",
       onError: (error) => errors.push(error)
     })
     const noCatchAll = createProxyRoute({
       tokens: { tokenUrl: auth.tokenUrl, clientId: "x" },
-      upstream: `${upstream.url}/api`,
+      baseUrl: `${upstream.url}/api`,
       onError: false
     })
     const badPrefix = createProxyRoute({
       tokens: { tokenUrl: auth.tokenUrl, clientId: "x" },
-      upstream: `${upstream.url}/api`,
+      baseUrl: `${upstream.url}/api`,
       prefix: "/api/benefits/",
       onError: false
     })
@@ -373,7 +373,7 @@ describe("the route's own reporting and checks", () => {
     const seen: Array<[string | undefined, number, string]> = []
     const route = createProxyRoute({
       tokens: { tokenUrl: auth.tokenUrl, clientId: "next-bff", clientSecret: SECRET },
-      upstream: `${upstream.url}/api`,
+      baseUrl: `${upstream.url}/api`,
       prefix: PREFIX,
       retry: false,
       onError: (error, request, problem) =>
@@ -392,7 +392,7 @@ describe("the route's own reporting and checks", () => {
     const secret = "wrong-next-secret-91ab"
     const route = createProxyRoute({
       tokens: { tokenUrl: sandbox.tokenUrl, clientId: "next-wrong-client", clientSecret: secret },
-      upstream: `${hostile.url}/api`,
+      baseUrl: `${hostile.url}/api`,
       prefix: PREFIX,
       retry: false
     })
@@ -431,7 +431,7 @@ describe("the route's own reporting and checks", () => {
     const reported: Array<string> = []
     for (const options of [
       () => null,
-      () => ({ upstream: `${upstream.url}/api`, prefix: PREFIX }),
+      () => ({ baseUrl: `${upstream.url}/api`, prefix: PREFIX }),
       () => ({ tokens: { tokenUrl: auth.tokenUrl, clientId: "x" }, prefix: PREFIX })
     ]) {
       const route = anyArgs(createProxyRoute)(() => {
@@ -448,7 +448,7 @@ describe("the route's own reporting and checks", () => {
     }
     expect(reported).toEqual([
       expect.stringContaining("`tokens` is missing"),
-      expect.stringContaining("`upstream` is missing")
+      expect.stringContaining("`baseUrl` is missing")
     ])
   })
 })

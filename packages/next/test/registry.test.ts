@@ -12,8 +12,8 @@ import { Config, Grant, type TokenSourceHandle } from "@authfetch/core"
 import { NextRequest } from "next/server.js"
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest"
 import { issueToken, startTokenServer, type TokenServer } from "../../core/test/support/tokenServer.ts"
-import { configureTokenSources, disposeTokenSources, getTokenSource, tokenSource } from "../src/index.ts"
-import { registry } from "../src/tokens.ts"
+import { configureTokenSources, disposeTokenSources, tokenSource } from "../src/index.ts"
+import { getTokenSource, registry } from "../src/tokens.ts"
 
 let auth: TokenServer
 let api: TokenServer

@@ -23,7 +23,7 @@ beforeAll(async () => {
   })
   route = createProxyRoute({
     tokens: { tokenUrl: sandbox.tokenUrl, clientId: "next-stream", clientSecret: SECRET },
-    upstream: sandbox.apiBaseUrl,
+    baseUrl: sandbox.baseUrl,
     prefix: "/api/benefits",
     maxBodyBytes: 16 * MiB
   })
@@ -76,7 +76,7 @@ describe("bodies through the proxy route", () => {
     if (gc === undefined) throw new Error("run with --expose-gc")
     const large = createProxyRoute({
       tokens: { tokenUrl: sandbox.tokenUrl, clientId: "next-stream", clientSecret: SECRET },
-      upstream: sandbox.apiBaseUrl,
+      baseUrl: sandbox.baseUrl,
       prefix: "/api/benefits",
       maxBodyBytes: 64 * MiB
     })

@@ -10,8 +10,8 @@ import { fileURLToPath } from "node:url"
 import type { TokenSourceHandle } from "@authfetch/core"
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
 import { startTokenServer, type TokenServer } from "../../core/test/support/tokenServer.ts"
-import { configureTokenSources, disposeTokenSources, getTokenSource, tokenSource } from "../src/index.ts"
-import { registry } from "../src/tokens.ts"
+import { configureTokenSources, disposeTokenSources, tokenSource } from "../src/index.ts"
+import { getTokenSource, registry } from "../src/tokens.ts"
 
 let auth: TokenServer
 

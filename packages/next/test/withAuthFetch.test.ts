@@ -128,7 +128,7 @@ describe("withAuthFetch", () => {
     const slow = withAuthFetch(async (_request, { authFetch }) => authFetch("/v1/claims"), {
       tokens: config(),
       baseUrl: `${api.url}/api`,
-      timeout: "100 millis",
+      attemptTimeout: "100 millis",
       retry: false,
       onError: false
     })

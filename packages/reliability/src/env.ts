@@ -224,7 +224,7 @@ export type ApiGatewayScript = (
 
 export interface ApiGateway {
   /** `http://127.0.0.1:PORT/api`: the API base clients use */
-  readonly apiBaseUrl: string
+  readonly baseUrl: string
   /** replaces the script; `undefined` forwards everything */
   script: ApiGatewayScript | undefined
   /** API requests seen, from 1 */
@@ -256,7 +256,7 @@ export const startApiGateway = async (upstreamApiBase: string): Promise<ApiGatew
   const sockets = new Set<import("node:net").Socket>()
   const upstream = new URL(upstreamApiBase)
   const gateway: ApiGateway = {
-    apiBaseUrl: "",
+    baseUrl: "",
     script: undefined,
     requests: 0,
     scripted: 0,
@@ -321,7 +321,7 @@ export const startApiGateway = async (upstreamApiBase: string): Promise<ApiGatew
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
   const port = (server.address() as AddressInfo).port
   return Object.assign(gateway, {
-    apiBaseUrl: `http://127.0.0.1:${port}${upstream.pathname.replace(/\/+$/, "")}`
+    baseUrl: `http://127.0.0.1:${port}${upstream.pathname.replace(/\/+$/, "")}`
   })
 }
 
@@ -347,7 +347,7 @@ export interface Env {
   /** the token URL clients use (the gateway's when there is one) */
   readonly tokenUrl: string
   /** the API base clients use (the API gateway's when there is one) */
-  readonly apiBaseUrl: string
+  readonly baseUrl: string
   /** replaces the sandbox's faults (the latency helper's included) */
   setFaults(faults: Faults): void
   /**
@@ -397,14 +397,14 @@ export const startEnv = async (options: EnvOptions): Promise<Env> => {
   })
   sandboxRef = sandbox
   const gateway = options.gateway ? await startGateway(sandbox.tokenUrl) : undefined
-  const apiGateway = options.apiGateway ? await startApiGateway(sandbox.apiBaseUrl) : undefined
+  const apiGateway = options.apiGateway ? await startApiGateway(sandbox.baseUrl) : undefined
   return {
     sandbox,
     gateway,
     apiGateway,
     die,
     tokenUrl: gateway?.tokenUrl ?? sandbox.tokenUrl,
-    apiBaseUrl: apiGateway?.apiBaseUrl ?? sandbox.apiBaseUrl,
+    baseUrl: apiGateway?.baseUrl ?? sandbox.baseUrl,
     setFaults: (next) => {
       latencyOn = undefined
       faults = next

@@ -136,7 +136,7 @@ export interface IntegrationContext {
   /** a token store shared with other sources of the cell; `undefined`: the source's own */
   readonly tokenStore?: Layer.Layer<TokenStore.TokenStore> | undefined
   /** `http://127.0.0.1:PORT/api` */
-  readonly apiBaseUrl: string
+  readonly baseUrl: string
   readonly retry: RetryPolicy.RequestRetryOptions
   /** per attempt */
   readonly attemptTimeoutMs: number
@@ -205,12 +205,12 @@ const tokensOf = (context: IntegrationContext): TokenSourceHandle =>
 const coreAuthFetch: Integration = {
   name: "authFetch",
   make: async (context) => {
-    const { apiBaseUrl, retry, attemptTimeoutMs, onRequestEvent, wire, capture } = context
+    const { baseUrl, retry, attemptTimeoutMs, onRequestEvent, wire, capture } = context
     const tokens = tokensOf(context)
     const api = authFetch(tokens, {
-      baseUrl: apiBaseUrl,
+      baseUrl: baseUrl,
       retry,
-      timeout: attemptTimeoutMs,
+      attemptTimeout: attemptTimeoutMs,
       fetch: wire.fetch(),
       onEvent: onRequestEvent
     })
@@ -237,18 +237,18 @@ const effectAuthHttpClient: Integration = {
   make: async ({
     tokenConfig,
     tokenStore,
-    apiBaseUrl,
+    baseUrl,
     retry,
     attemptTimeoutMs,
     onRequestEvent,
     wire,
     capture
   }) => {
-    const origin = new URL(apiBaseUrl).origin
+    const origin = new URL(baseUrl).origin
     const ApiClient = AuthHttpClient.layer({
       origins: [origin],
       retry,
-      timeout: attemptTimeoutMs,
+      attemptTimeout: attemptTimeoutMs,
       onEvent: onRequestEvent
     }).pipe(
       Layer.provideMerge(
@@ -266,7 +266,7 @@ const effectAuthHttpClient: Integration = {
       send: async (request) => {
         const program = Effect.gen(function* () {
           const client = yield* HttpClient.HttpClient
-          const outgoing = HttpClientRequest.make(request.method)(`${apiBaseUrl}${request.path}`, {
+          const outgoing = HttpClientRequest.make(request.method)(`${baseUrl}${request.path}`, {
             headers: request.headers,
             ...(request.body === undefined ? {} : { body: HttpBody.text(request.body, "application/json") })
           })
@@ -285,11 +285,11 @@ const effectAuthHttpClient: Integration = {
 const kyClient: Integration = {
   name: "ky",
   make: async (context) => {
-    const { apiBaseUrl, retry, attemptTimeoutMs, onRequestEvent, wire, capture } = context
+    const { baseUrl, retry, attemptTimeoutMs, onRequestEvent, wire, capture } = context
     const tokens = tokensOf(context)
     const api = ky.create(
       authKyOptions(tokens, {
-        prefix: apiBaseUrl,
+        prefix: baseUrl,
         fetch: wire.fetch(),
         timeout: 60_000,
         auth: { retry, attemptTimeout: attemptTimeoutMs, onEvent: onRequestEvent }
@@ -320,11 +320,11 @@ const kyClient: Integration = {
 const axiosClient: Integration = {
   name: "axios",
   make: async (context) => {
-    const { apiBaseUrl, retry, attemptTimeoutMs, onRequestEvent, wire, capture } = context
+    const { baseUrl, retry, attemptTimeoutMs, onRequestEvent, wire, capture } = context
     const tokens = tokensOf(context)
     const http = axios.getAdapter("http")
     const api = axios.create({
-      baseURL: apiBaseUrl,
+      baseURL: baseUrl,
       timeout: attemptTimeoutMs,
       adapter: wire.axiosAdapter(http),
       responseType: "text",
@@ -415,10 +415,10 @@ const browserSend =
 
 const proxyOptions = (
   tokens: TokenSourceHandle,
-  { apiBaseUrl, retry, attemptTimeoutMs, onRequestEvent, wire }: IntegrationContext
+  { baseUrl, retry, attemptTimeoutMs, onRequestEvent, wire }: IntegrationContext
 ) => ({
   tokens,
-  upstream: apiBaseUrl,
+  baseUrl: baseUrl,
   allow: ["/v1/**"],
   retry,
   timeout: attemptTimeoutMs,

@@ -41,7 +41,7 @@ export interface Tuning {
   readonly tokenTimeoutMs: number
   readonly attemptTimeoutMs: number
   readonly retry: RetryPolicy.RequestRetryOptions
-  readonly tokenRetry: NonNullable<TokenSourceConfig["retry"]>
+  readonly tokenRetry: NonNullable<TokenSourceConfig["tokenRequestRetry"]>
 }
 
 export const DEFAULT_TUNING: Tuning = {
@@ -345,8 +345,8 @@ export const startHarness = async (options: {
       client_assertion_type: "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
       client_assertion: credentials.clientAssertion
     },
-    retry: tuning.tokenRetry,
-    timeout: `${tuning.tokenTimeoutMs} millis`
+    tokenRequestRetry: tuning.tokenRetry,
+    tokenRequestTimeout: `${tuning.tokenTimeoutMs} millis`
   }
 
   // the configuration of each identity
@@ -409,7 +409,7 @@ export const startHarness = async (options: {
         await integration.make({
           tokenConfig: config,
           tokenStore,
-          apiBaseUrl: env.apiBaseUrl,
+          baseUrl: env.baseUrl,
           retry: tuning.retry,
           attemptTimeoutMs: tuning.attemptTimeoutMs,
           onRequestEvent: (event: RequestEvent) => {

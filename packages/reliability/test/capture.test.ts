@@ -48,7 +48,7 @@ describe("leak sweep controls", () => {
     const capture = new Capture("plain axios")
     capture.token(token, "access token")
     const error = await axios
-      .get(`${sandbox.apiBaseUrl}/v1/consumers/1`, { headers: { authorization: `Bearer ${token}` } })
+      .get(`${sandbox.baseUrl}/v1/consumers/1`, { headers: { authorization: `Bearer ${token}` } })
       .catch((e: unknown) => e)
     capture.error("plain axios error", error)
     expect(capture.scan().length).toBeGreaterThan(0)

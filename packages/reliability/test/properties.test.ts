@@ -15,7 +15,7 @@ import {
   createTokenSource,
   Grant,
   Problem,
-  Proxy as ProxyModule,
+  BffProxy as ProxyModule,
   RetryPolicy,
   TokenEndpoint,
   type TokenSourceHandle
@@ -1069,7 +1069,7 @@ const PATH_PIECES = [
   "_"
 ]
 
-describe("Proxy.checkPath", () => {
+describe("BffProxy.checkPath", () => {
   it("never throws", () => {
     fc.assert(
       fc.property(fc.oneof(anyText, adversarial(PATH_PIECES, 30)), (raw) => {
@@ -1160,7 +1160,7 @@ describe("Proxy.checkPath", () => {
   })
 })
 
-describe("Proxy.checkPath, a literal %", () => {
+describe("BffProxy.checkPath, a literal %", () => {
   /**
    * Decoding repeatedly (to catch `%252e%252e`) must not refuse a segment
    * holding a literal `%` correctly encoded once (`100%` → `100%25`): below
@@ -1186,7 +1186,7 @@ describe("Proxy.checkPath, a literal %", () => {
   })
 })
 
-describe("Proxy.createProxyHandler", () => {
+describe("BffProxy.createProxyHandler", () => {
   let tokens: TokenSourceHandle
   beforeAll(() => {
     next = {
@@ -1206,7 +1206,7 @@ describe("Proxy.createProxyHandler", () => {
     const seen: Array<string> = []
     const handle = ProxyModule.createProxyHandler({
       tokens,
-      upstream: "https://upstream.example/api/base",
+      baseUrl: "https://upstream.example/api/base",
       retry: false,
       fetch: async (input) => {
         seen.push(input instanceof Request ? input.url : String(input))

@@ -25,7 +25,7 @@
  *   method: "POST",
  *   body: new URLSearchParams({ grant_type: "client_credentials", client_id: "sandbox-client", client_secret: "sandbox-secret" })
  * }).then((r) => r.json())
- * const consumer = await fetch(`${sandbox.apiBaseUrl}/v1/consumers/12345`, {
+ * const consumer = await fetch(`${sandbox.baseUrl}/v1/consumers/12345`, {
  *   headers: { authorization: `Bearer ${token.access_token}` }
  * })
  * sandbox.setFaults({ api: { errorRate: 1 } }) // every API call now answers 503
@@ -355,7 +355,7 @@ export const startSandbox = async (options: SandboxOptions): Promise<Sandbox> =>
         url: c.url,
         tokenUrl: sandbox.tokenUrl,
         authorizeUrl: sandbox.authorizeUrl,
-        apiBaseUrl: sandbox.apiBaseUrl,
+        baseUrl: sandbox.baseUrl,
         adminUrl: sandbox.adminUrl
       })
     }
@@ -502,7 +502,7 @@ export const startSandbox = async (options: SandboxOptions): Promise<Sandbox> =>
     url,
     tokenUrl: profile === "wex" ? `${url}/authorize` : `${url}/connect/token`,
     ...(profile === "wealthcare" ? { authorizeUrl: `${url}/connect/authorize` } : {}),
-    apiBaseUrl: `${url}/api`,
+    baseUrl: `${url}/api`,
     adminUrl: `${url}/admin`,
     clients: publicClients,
     stats,

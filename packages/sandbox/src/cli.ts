@@ -115,7 +115,7 @@ try {
     "",
     `  token URL      ${sandbox.tokenUrl}`,
     ...(sandbox.authorizeUrl === undefined ? [] : [`  authorize URL  ${sandbox.authorizeUrl}`]),
-    `  API base       ${sandbox.apiBaseUrl}   (e.g. GET ${sandbox.apiBaseUrl}/v1/consumers/12345)`,
+    `  API base       ${sandbox.baseUrl}   (e.g. GET ${sandbox.baseUrl}/v1/consumers/12345)`,
     `  admin          ${sandbox.adminUrl}   (stats, faults, revoke-all, events, tokens)`,
     `  page           ${sandbox.url}/`,
     "",

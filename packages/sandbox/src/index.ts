@@ -13,7 +13,7 @@
  * import { startSandbox } from "@authfetch/sandbox"
  *
  * const sandbox = await startSandbox({ profile: "wex", tokenTtl: 5, faults: { api: { errorRate: 0.1 } } })
- * // point the client under test at sandbox.tokenUrl and sandbox.apiBaseUrl, open sandbox.url in a browser
+ * // point the client under test at sandbox.tokenUrl and sandbox.baseUrl, open sandbox.url in a browser
  * console.log(sandbox.stats().tokenRequests.total)
  * await sandbox.close()
  * ```

@@ -265,7 +265,7 @@ export interface Sandbox {
   /** wealthcare: `${url}/connect/authorize` */
   readonly authorizeUrl?: string
   /** `${url}/api` (resources are under `/v1/...`) */
-  readonly apiBaseUrl: string
+  readonly baseUrl: string
   /** `${url}/admin` */
   readonly adminUrl: string
   readonly clients: ReadonlyArray<SandboxClient>

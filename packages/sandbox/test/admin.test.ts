@@ -36,8 +36,8 @@ describe("admin API", () => {
   it("GET /admin/stats is sandbox.stats()", async () => {
     const sandbox = await start()
     const token = await clientCredentials(sandbox)
-    await fetch(`${sandbox.apiBaseUrl}/v1/consumers/1`, { headers: bearer(token) })
-    await fetch(`${sandbox.apiBaseUrl}/v1/consumers/1`)
+    await fetch(`${sandbox.baseUrl}/v1/consumers/1`, { headers: bearer(token) })
+    await fetch(`${sandbox.baseUrl}/v1/consumers/1`)
     const stats = await getJson<ReturnType<Sandbox["stats"]>>(`${sandbox.adminUrl}/stats`)
     expect(stats).toEqual(sandbox.stats())
     expect(stats.apiRequests).toEqual({
@@ -55,7 +55,7 @@ describe("admin API", () => {
     const res = await put(JSON.stringify({ api: { errorRate: 1, errorStatus: 502 } }))
     expect(res.status).toBe(200)
     expect(await getJson(`${sandbox.adminUrl}/faults`)).toEqual({ api: { errorRate: 1, errorStatus: 502 } })
-    expect((await fetch(`${sandbox.apiBaseUrl}/v1/claims`, { headers: bearer(token) })).status).toBe(502)
+    expect((await fetch(`${sandbox.baseUrl}/v1/claims`, { headers: bearer(token) })).status).toBe(502)
 
     expect((await put("{nope")).status).toBe(400)
     const unknown = await put(JSON.stringify({ api: { errorRatio: 1 } }))
@@ -63,9 +63,9 @@ describe("admin API", () => {
     expect(((await unknown.json()) as { detail: string }).detail).toContain("errorRatio")
     expect((await put(JSON.stringify({ api: { errorRate: 0 } }), "text/plain")).status).toBe(415)
     // the faults in effect did not change on a refused PUT
-    expect((await fetch(`${sandbox.apiBaseUrl}/v1/claims`, { headers: bearer(token) })).status).toBe(502)
+    expect((await fetch(`${sandbox.baseUrl}/v1/claims`, { headers: bearer(token) })).status).toBe(502)
     expect((await put("{}")).status).toBe(200)
-    expect((await fetch(`${sandbox.apiBaseUrl}/v1/claims`, { headers: bearer(token) })).status).toBe(200)
+    expect((await fetch(`${sandbox.baseUrl}/v1/claims`, { headers: bearer(token) })).status).toBe(200)
   })
 
   it("POST /admin/revoke-all and GET /admin/tokens: fingerprints, expiry, revoked; never values", async () => {
@@ -85,7 +85,7 @@ describe("admin API", () => {
     expect(text).not.toContain(a)
     expect(text).not.toContain(b)
     expect((JSON.parse(text) as { tokens: Array<TokenRow> }).tokens.every((t) => t.revoked)).toBe(true)
-    expect((await fetch(`${sandbox.apiBaseUrl}/v1/claims`, { headers: bearer(a) })).status).toBe(401)
+    expect((await fetch(`${sandbox.baseUrl}/v1/claims`, { headers: bearer(a) })).status).toBe(401)
     expect((await fetch(`${sandbox.adminUrl}/revoke-all`)).status).toBe(405)
   })
 
@@ -120,7 +120,7 @@ describe("admin API", () => {
       grantType: "client_credentials",
       tokenFingerprint: fingerprintOf(token)
     })
-    await fetch(`${sandbox.apiBaseUrl}/v1/consumers/7?page=1`, { headers: bearer(token) })
+    await fetch(`${sandbox.baseUrl}/v1/consumers/7?page=1`, { headers: bearer(token) })
     const next = await getJson<{ events: Array<SandboxEvent>; lastSeq: number }>(
       `${sandbox.adminUrl}/events?since=${first.lastSeq}`
     )
@@ -142,7 +142,7 @@ describe("admin API", () => {
       headers: { origin: "https://evil.example" }
     })
     expect(res.status).toBe(403)
-    expect((await fetch(`${sandbox.apiBaseUrl}/v1/claims`, { headers: bearer(token) })).status).toBe(200)
+    expect((await fetch(`${sandbox.baseUrl}/v1/claims`, { headers: bearer(token) })).status).toBe(200)
     const own = await fetch(`${sandbox.adminUrl}/revoke-all`, {
       method: "POST",
       headers: { origin: sandbox.url }
@@ -177,7 +177,7 @@ describe("events", () => {
       })
     ).json()) as { access_token: string; refresh_token: string }
     await postForm(sandbox.tokenUrl, { grant_type: "client_credentials", ...CLIENT })
-    await fetch(`${sandbox.apiBaseUrl}/v1/claims`, { headers: bearer(rotated.access_token) })
+    await fetch(`${sandbox.baseUrl}/v1/claims`, { headers: bearer(rotated.access_token) })
     await fetch(`${sandbox.adminUrl}/reset-stats`, { method: "POST" })
     await fetch(`${sandbox.adminUrl}/stats`)
 

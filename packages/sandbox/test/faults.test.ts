@@ -18,7 +18,7 @@ afterEach(async () => {
 })
 
 const api = (sandbox: Sandbox, token: string) =>
-  fetch(`${sandbox.apiBaseUrl}/v1/consumers/12345`, { headers: bearer(token) })
+  fetch(`${sandbox.baseUrl}/v1/consumers/12345`, { headers: bearer(token) })
 
 describe("faults", () => {
   it("errorRate 1 answers every API request 503, and setFaults({}) clears it", async () => {
@@ -84,14 +84,12 @@ describe("faults", () => {
     const sandbox = await start({ faults: { api: { unauthorizedPaths: ["/v1/admin"] } } })
     const token = await clientCredentials(sandbox)
     for (const path of ["/v1/admin", "/v1/admin/users", "/v1/admin/users/1"]) {
-      const res = await fetch(`${sandbox.apiBaseUrl}${path}`, { headers: bearer(token) })
+      const res = await fetch(`${sandbox.baseUrl}${path}`, { headers: bearer(token) })
       expect(res.status).toBe(401)
       expect(res.headers.get("www-authenticate")).toMatch(/^Bearer/)
     }
     // a prefix, not a string start: /v1/administrators is another path
-    expect((await fetch(`${sandbox.apiBaseUrl}/v1/administrators`, { headers: bearer(token) })).status).toBe(
-      404
-    )
+    expect((await fetch(`${sandbox.baseUrl}/v1/administrators`, { headers: bearer(token) })).status).toBe(404)
     expect((await api(sandbox, token)).status).toBe(200)
     expect(sandbox.stats().tokensRevoked).toBe(0)
     expect(() => sandbox.setFaults({ api: { unauthorizedPaths: ["admin"] } })).toThrow(/unauthorizedPaths/)

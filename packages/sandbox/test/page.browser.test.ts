@@ -54,12 +54,12 @@ describe("live page", () => {
     const revoked = await clientCredentials(sandbox)
     sandbox.revokeAll()
     const active = await clientCredentials(sandbox)
-    const api = `${sandbox.apiBaseUrl}/v1/consumers/12345`
+    const api = `${sandbox.baseUrl}/v1/consumers/12345`
     expect((await fetch(api, { headers: bearer(active) })).status).toBe(200)
     expect((await fetch(api, { headers: bearer(revoked) })).status).toBe(401)
     expect((await fetch(api)).status).toBe(401)
     expect(
-      (await fetch(`${sandbox.apiBaseUrl}/v1/consumers/12345/accounts?page=2`, { headers: bearer(active) }))
+      (await fetch(`${sandbox.baseUrl}/v1/consumers/12345/accounts?page=2`, { headers: bearer(active) }))
         .status
     ).toBe(200)
 
@@ -140,7 +140,7 @@ describe("live page", () => {
     expect(cells.every((c) => /^\d+ ms$/.test(c.duration ?? ""))).toBe(true)
 
     // a request made while the page is open shows up within a poll or two
-    await fetch(`${sandbox.apiBaseUrl}/v1/claims`, { headers: bearer(active) })
+    await fetch(`${sandbox.baseUrl}/v1/claims`, { headers: bearer(active) })
     await page.waitForSelector('#request-rows tr td:text-is("/api/v1/claims")', { timeout: 5_000 })
     await sleep(1200)
     const left2 = await activeRow.locator("td.left").textContent()

@@ -81,7 +81,7 @@ const password = (sandbox: Sandbox, extra: Record<string, string> = {}) =>
   })
 
 const apiStatus = async (sandbox: Sandbox, token: string) =>
-  (await fetch(`${sandbox.apiBaseUrl}/v1/consumers/12345`, { headers: bearer(token) })).status
+  (await fetch(`${sandbox.baseUrl}/v1/consumers/12345`, { headers: bearer(token) })).status
 
 const expectError = async (res: Response, status: number, error: string) => {
   expect(res.status).toBe(status)
@@ -400,16 +400,16 @@ describe("wealthcare grants and scopes", () => {
 
   it("answers API requests like a JWT bearer API: 401, empty body, WWW-Authenticate", async () => {
     const sandbox = await start()
-    const missing = await fetch(`${sandbox.apiBaseUrl}/v1/claims`)
+    const missing = await fetch(`${sandbox.baseUrl}/v1/claims`)
     expect(missing.status).toBe(401)
     expect(missing.headers.get("www-authenticate")).toBe("Bearer")
     expect(await missing.text()).toBe("")
-    const unknown = await fetch(`${sandbox.apiBaseUrl}/v1/claims`, { headers: bearer("abc") })
+    const unknown = await fetch(`${sandbox.baseUrl}/v1/claims`, { headers: bearer("abc") })
     expect(unknown.headers.get("www-authenticate")).toBe('Bearer error="invalid_token"')
     const token = ((await (await password(sandbox)).json()) as TokenResponse).access_token
     expect(await apiStatus(sandbox, token)).toBe(200)
     sandbox.setFaults({ clockOffsetSeconds: 3601 })
-    const expired = await fetch(`${sandbox.apiBaseUrl}/v1/claims`, { headers: bearer(token) })
+    const expired = await fetch(`${sandbox.baseUrl}/v1/claims`, { headers: bearer(token) })
     expect(expired.status).toBe(401)
     expect(expired.headers.get("www-authenticate")).toMatch(
       /^Bearer error="invalid_token", error_description="The token expired at '\d{4}-\d\d-\d\dT[\d:.]+Z'"$/

@@ -174,7 +174,7 @@ describe("wex API", () => {
   it("serves a consumer to a valid token", async () => {
     const sandbox = await start()
     const token = await clientCredentials(sandbox)
-    const res = await fetch(`${sandbox.apiBaseUrl}/v1/consumers/86765C6A-C4DB-48AE-A6B8-388C31800D22`, {
+    const res = await fetch(`${sandbox.baseUrl}/v1/consumers/86765C6A-C4DB-48AE-A6B8-388C31800D22`, {
       headers: bearer(token)
     })
     expect(res.status).toBe(200)
@@ -190,7 +190,7 @@ describe("wex API", () => {
     })
     // deterministic: the same id gives the same consumer
     const again = (await (
-      await fetch(`${sandbox.apiBaseUrl}/v1/consumers/86765C6A-C4DB-48AE-A6B8-388C31800D22`, {
+      await fetch(`${sandbox.baseUrl}/v1/consumers/86765C6A-C4DB-48AE-A6B8-388C31800D22`, {
         headers: bearer(token)
       })
     ).json()) as Record<string, any>
@@ -201,10 +201,10 @@ describe("wex API", () => {
   it("answers an expired token with WEX's problem+json, trailing comma included", async () => {
     const sandbox = await start({ tokenTtl: 2 })
     const token = await clientCredentials(sandbox)
-    const before = await fetch(`${sandbox.apiBaseUrl}/v1/consumers/12345`, { headers: bearer(token) })
+    const before = await fetch(`${sandbox.baseUrl}/v1/consumers/12345`, { headers: bearer(token) })
     expect(before.status).toBe(200)
     await sleep(2100)
-    const res = await fetch(`${sandbox.apiBaseUrl}/v1/consumers/12345`, { headers: bearer(token) })
+    const res = await fetch(`${sandbox.baseUrl}/v1/consumers/12345`, { headers: bearer(token) })
     expect(res.status).toBe(401)
     expect(res.headers.get("content-type")).toBe("application/problem+json")
     expect(res.headers.get("www-authenticate")).toBe('Bearer error="invalid_token"')
@@ -219,7 +219,7 @@ describe("wex API", () => {
     const token = await clientCredentials(sandbox)
     // expired by the server's clock: ten minutes and a second later
     sandbox.setFaults({ clockOffsetSeconds: 601 })
-    const res = await fetch(`${sandbox.apiBaseUrl}/v1/claims`, { headers: bearer(token) })
+    const res = await fetch(`${sandbox.baseUrl}/v1/claims`, { headers: bearer(token) })
     expect(res.status).toBe(401)
     expect(await res.json()).toEqual({
       type: "https://platform.benefits.wexglobal.com/api/dksj",
@@ -233,14 +233,14 @@ describe("wex API", () => {
     const sandbox = await start()
     const token = await clientCredentials(sandbox)
     sandbox.revokeAll()
-    const res = await fetch(`${sandbox.apiBaseUrl}/v1/consumers/12345/accounts`, { headers: bearer(token) })
+    const res = await fetch(`${sandbox.baseUrl}/v1/consumers/12345/accounts`, { headers: bearer(token) })
     expect(res.status).toBe(401)
     expect(res.headers.get("www-authenticate")).toBe('Bearer error="invalid_token"')
     expect(await res.text()).toBe(WEX_PROBLEM("/api/v1/consumers/12345/accounts"))
     expect(sandbox.stats()).toMatchObject({ tokensIssued: 1, tokensRevoked: 1, activeTokens: 0 })
     // a token issued after the revocation works
     const fresh = await clientCredentials(sandbox)
-    expect((await fetch(`${sandbox.apiBaseUrl}/v1/consumers/12345`, { headers: bearer(fresh) })).status).toBe(
+    expect((await fetch(`${sandbox.baseUrl}/v1/consumers/12345`, { headers: bearer(fresh) })).status).toBe(
       200
     )
   })
@@ -254,7 +254,7 @@ describe("wex API", () => {
       { authorization: "Bearer " },
       { authorization: "Basic c2FuZGJveDpzZWNyZXQ=" }
     ]) {
-      const res = await fetch(`${sandbox.apiBaseUrl}/v1/consumers/12345`, { headers })
+      const res = await fetch(`${sandbox.baseUrl}/v1/consumers/12345`, { headers })
       expect(res.status).toBe(401)
       expect(await res.text()).toBe(expected)
     }
@@ -262,7 +262,7 @@ describe("wex API", () => {
 
   it("answers an unknown token with the documented body", async () => {
     const sandbox = await start()
-    const res = await fetch(`${sandbox.apiBaseUrl}/v1/consumers/12345`, {
+    const res = await fetch(`${sandbox.baseUrl}/v1/consumers/12345`, {
       headers: bearer("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl")
     })
     expect(res.status).toBe(401)
@@ -274,7 +274,7 @@ describe("wex API", () => {
   it("paginates accounts with page, pageSize, total, items and a Link rel=next", async () => {
     const sandbox = await start()
     const token = await clientCredentials(sandbox)
-    let next: string | undefined = `${sandbox.apiBaseUrl}/v1/consumers/12345/accounts?page=1&pageSize=4`
+    let next: string | undefined = `${sandbox.baseUrl}/v1/consumers/12345/accounts?page=1&pageSize=4`
     const seen: Array<string> = []
     let total = -1
     let pages = 0
@@ -302,7 +302,7 @@ describe("wex API", () => {
     expect(pages).toBe(Math.ceil(total / 4))
 
     for (const query of ["page=0", "pageSize=101", "pageSize=abc", "page=1&page=2"]) {
-      const res = await fetch(`${sandbox.apiBaseUrl}/v1/consumers/12345/accounts?${query}`, {
+      const res = await fetch(`${sandbox.baseUrl}/v1/consumers/12345/accounts?${query}`, {
         headers: bearer(token)
       })
       expect(res.status).toBe(400)
@@ -315,7 +315,7 @@ describe("wex API", () => {
     const token = await clientCredentials(sandbox)
     const claim = { consumerId: "12345", amount: 42.5, accountType: "FSA", serviceDate: "2026-01-15" }
     const post = (body: unknown, headers: Record<string, string> = {}) =>
-      fetch(`${sandbox.apiBaseUrl}/v1/claims`, {
+      fetch(`${sandbox.baseUrl}/v1/claims`, {
         method: "POST",
         headers: { ...bearer(token), "content-type": "application/json", ...headers },
         body: JSON.stringify(body)
@@ -351,18 +351,18 @@ describe("wex API", () => {
     expect((await post({ ...claim, amount: 8 }, { "idempotency-key": "k-1" })).status).toBe(422)
 
     const list = (await (
-      await fetch(`${sandbox.apiBaseUrl}/v1/claims?pageSize=100`, { headers: bearer(token) })
+      await fetch(`${sandbox.baseUrl}/v1/claims?pageSize=100`, { headers: bearer(token) })
     ).json()) as {
       total: number
       items: Array<{ claimId: string }>
     }
     expect(list.total).toBe(12 + 3)
     expect(list.items.map((c) => c.claimId)).toContain(created.claimId)
-    const one = await fetch(`${sandbox.apiBaseUrl}/v1/claims/${created.claimId}`, { headers: bearer(token) })
+    const one = await fetch(`${sandbox.baseUrl}/v1/claims/${created.claimId}`, { headers: bearer(token) })
     expect(((await one.json()) as { amount: number }).amount).toBe(42.5)
 
     expect((await post("not an object")).status).toBe(400)
-    const text = await fetch(`${sandbox.apiBaseUrl}/v1/claims`, {
+    const text = await fetch(`${sandbox.baseUrl}/v1/claims`, {
       method: "POST",
       headers: { ...bearer(token), "content-type": "text/plain" },
       body: "{}"
@@ -386,7 +386,7 @@ describe("wex API", () => {
         controller.enqueue(chunk)
       }
     })
-    const res = await fetch(`${sandbox.apiBaseUrl}/v1/documents`, {
+    const res = await fetch(`${sandbox.baseUrl}/v1/documents`, {
       method: "POST",
       headers: { ...bearer(token), "content-type": "application/pdf" },
       body,
@@ -402,16 +402,16 @@ describe("wex API", () => {
   it("answers unknown paths and wrong methods with problem+json", async () => {
     const sandbox = await start()
     const token = await clientCredentials(sandbox)
-    const missing = await fetch(`${sandbox.apiBaseUrl}/v1/nothing-here`, { headers: bearer(token) })
+    const missing = await fetch(`${sandbox.baseUrl}/v1/nothing-here`, { headers: bearer(token) })
     expect(missing.status).toBe(404)
     expect(missing.headers.get("content-type")).toMatch(/^application\/problem\+json/)
-    const wrong = await fetch(`${sandbox.apiBaseUrl}/v1/consumers/12345`, {
+    const wrong = await fetch(`${sandbox.baseUrl}/v1/consumers/12345`, {
       method: "DELETE",
       headers: bearer(token)
     })
     expect(wrong.status).toBe(405)
     expect(wrong.headers.get("allow")).toBe("GET")
-    const badId = await fetch(`${sandbox.apiBaseUrl}/v1/consumers/%3Cscript%3E`, { headers: bearer(token) })
+    const badId = await fetch(`${sandbox.baseUrl}/v1/consumers/%3Cscript%3E`, { headers: bearer(token) })
     expect(badId.status).toBe(400)
   })
 })

@@ -8,7 +8,7 @@
  * the token is fresh, the answer is final. So the first send is made here,
  * with the same headers, body, redirect mode and per-attempt timeout the
  * pipeline would use, and its answer is judged by the steps' own predicates
- * (`Authorize.actsOn`, `RetryPolicy.isRetryableStatus`):
+ * (`Bearer.actsOn`, `RetryPolicy.isRetryableStatus`):
  *
  * - final (most responses): returned as it is, the retry budget credited as
  *   the retry step would;
@@ -23,7 +23,7 @@
  * a fresh token in memory it waits for one first, as the pipeline would.
  */
 import { Effect } from "effect"
-import { actsOn, withoutToken } from "../Authorize.ts"
+import { actsOn, withoutToken } from "../Bearer.ts"
 import { type RequestTimeoutError, TokenEndpointError } from "../Errors.ts"
 import type { AccessToken } from "../Token.ts"
 import {

@@ -5,17 +5,17 @@
  *
  * - `WEX_*`: the `wex` preset. `WEX_CLIENT_ID`, `WEX_CLIENT_SECRET` (required);
  *   `WEX_ENVIRONMENT` (`uat` or `production`, default `uat`), `WEX_TOKEN_URL`,
- *   `WEX_API_BASE_URL`.
+ *   `WEX_BASE_URL`.
  * - `WEALTHCARE_*`: the `wealthcare` preset. `WEALTHCARE_CLIENT_ID` (required);
  *   `WEALTHCARE_GRANT` (`client_credentials`, the default, `password` or
  *   `refresh_token`); `WEALTHCARE_CLIENT_SECRET` (required by
  *   `client_credentials`); `WEALTHCARE_USERNAME` and `WEALTHCARE_PASSWORD`
  *   (required by `password`); `WEALTHCARE_REFRESH_TOKEN` (required by
  *   `refresh_token`); `WEALTHCARE_SCOPE`, `WEALTHCARE_TOKEN_URL`,
- *   `WEALTHCARE_API_BASE_URL`.
+ *   `WEALTHCARE_BASE_URL`.
  * - any other prefix `P`: a generic OAuth 2.0 client. `P_TOKEN_URL`, `P_CLIENT_ID`
  *   (required); `P_CLIENT_SECRET`, `P_SCOPE`, `P_AUDIENCE`, `P_CLIENT_AUTH`
- *   (`client_secret_post`, `client_secret_basic` or `none`), `P_API_BASE_URL`.
+ *   (`client_secret_post`, `client_secret_basic` or `none`), `P_BASE_URL`.
  *
  * An `authorization_code` grant cannot come from the environment: a code is
  * single-use and lives for minutes (RFC 6749 section 4.1.2), so it exists only
@@ -177,7 +177,7 @@ const wexFromEnv = (read: Reader, overrides: Overrides): ProviderConfig => {
   const clientSecret = overrides.clientSecret ?? read.requiredSecret("CLIENT_SECRET")
   const environment = read.oneOf("ENVIRONMENT", WEX_ENVIRONMENTS)
   const tokenUrl = overrides.tokenUrl ?? read.url("TOKEN_URL")
-  const apiBaseUrl = read.url("API_BASE_URL")
+  const baseUrl = read.url("BASE_URL")
   read.check()
   const { grant, ...rest } = overrides
   return wex({
@@ -188,7 +188,7 @@ const wexFromEnv = (read: Reader, overrides: Overrides): ProviderConfig => {
     clientId,
     clientSecret,
     tokenUrl,
-    apiBaseUrl
+    baseUrl
   })
 }
 
@@ -227,7 +227,7 @@ const wealthcareFromEnv = (read: Reader, overrides: Overrides): ProviderConfig =
   const grant = wealthcareGrant(read, overrides)
   const scope = overrides.scope ?? read.text("SCOPE")
   const tokenUrl = overrides.tokenUrl ?? read.url("TOKEN_URL")
-  const apiBaseUrl = read.url("API_BASE_URL")
+  const baseUrl = read.url("BASE_URL")
   read.check()
   return wealthcare({
     ...overrides,
@@ -236,7 +236,7 @@ const wealthcareFromEnv = (read: Reader, overrides: Overrides): ProviderConfig =
     grant: grant ?? undefined,
     scope,
     tokenUrl,
-    apiBaseUrl
+    baseUrl
   })
 }
 
@@ -247,7 +247,7 @@ const genericFromEnv = (read: Reader, overrides: Overrides): ProviderConfig => {
   const scope = overrides.scope ?? read.text("SCOPE")
   const audience = overrides.audience ?? read.text("AUDIENCE")
   const clientAuth = overrides.clientAuth ?? read.oneOf("CLIENT_AUTH", CLIENT_AUTH_METHODS)
-  const apiBaseUrl = read.url("API_BASE_URL")
+  const baseUrl = read.url("BASE_URL")
   read.check()
   const config: ProviderConfig = definedOnly({
     ...overrides,
@@ -258,7 +258,7 @@ const genericFromEnv = (read: Reader, overrides: Overrides): ProviderConfig => {
     scope,
     audience,
     clientAuth: clientAuth ?? undefined,
-    apiBaseUrl
+    baseUrl
   })
   return finish(config, [])
 }

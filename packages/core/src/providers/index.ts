@@ -4,7 +4,7 @@
  * is a `TokenSourceConfig` (pass it to `createTokenSource` or
  * `TokenSource.layer`) with the provider's documented token endpoint, grant,
  * client authentication, token lifetime and rate limit filled in, plus
- * `apiBaseUrl`, where its API lives. Every URL can be overridden: the providers'
+ * `baseUrl`, where its API lives. Every URL can be overridden: the providers'
  * own pages disagree on some of them (see `wex` and `wealthcare`).
  *
  * @example

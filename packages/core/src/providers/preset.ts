@@ -25,13 +25,13 @@ import { InvalidConfigError } from "../Errors.ts"
 /**
  * A token source configuration plus where the provider's API lives. Pass it to
  * `createTokenSource` (or `TokenSource.layer`) as it is: the two extra fields
- * are ignored there, and `apiBaseUrl` is for the HTTP client that calls the API.
+ * are ignored there, and `baseUrl` is for the HTTP client that calls the API.
  *
  * @example
  * ```ts
  * const config: ProviderConfig = fromEnv("WEX")
  * const tokens = createTokenSource(config)
- * const res = await fetch(`${config.apiBaseUrl}/v1/consumers/12345`, {
+ * const res = await fetch(`${config.baseUrl}/v1/consumers/12345`, {
  *   headers: { authorization: (await tokens.getToken()).authorization() }
  * })
  * ```
@@ -42,7 +42,7 @@ export interface ProviderConfig extends TokenSourceConfig {
   /** the preset that built it; `generic` for `fromEnv` with a prefix of your own */
   readonly provider: "wex" | "wealthcare" | "generic"
   /** the API's base URL (no trailing slash), when the provider documents one or you gave one */
-  readonly apiBaseUrl?: string | undefined
+  readonly baseUrl?: string | undefined
 }
 
 /**
@@ -52,7 +52,7 @@ export interface ProviderConfig extends TokenSourceConfig {
  *
  * @internal
  */
-export type UnresolvedUrl = "tokenUrl" | "apiBaseUrl"
+export type UnresolvedUrl = "tokenUrl" | "baseUrl"
 
 /**
  * The problems `validate` finds with `url` taken as a token URL (absolute,
@@ -85,7 +85,7 @@ const protect = <A>(value: A | string, label: string): A | Redacted.Redacted<str
   typeof value === "string" ? Redacted.make(value, { label }) : value
 
 /**
- * Finishes a preset: runs `validate` (and the URL rules on `apiBaseUrl`) over
+ * Finishes a preset: runs `validate` (and the URL rules on `baseUrl`) over
  * it, adds the preset's own `problems`, and throws one `InvalidConfigError` with
  * all of them. Otherwise returns the configuration with a plain-string
  * `clientSecret` or `refreshToken` wrapped in `Redacted`, so that what a preset
@@ -111,9 +111,9 @@ export const finish = <C extends ProviderConfig>(
     (problem) => !(unresolved.includes("tokenUrl") && /^tokenUrl\b/.test(problem))
   )
   const api =
-    config.apiBaseUrl === undefined || unresolved.includes("apiBaseUrl")
+    config.baseUrl === undefined || unresolved.includes("baseUrl")
       ? []
-      : urlProblems("apiBaseUrl", config.apiBaseUrl)
+      : urlProblems("baseUrl", config.baseUrl)
   const all = [...new Set([...problems, ...blank, ...general, ...api])]
   if (all.length > 0) throw new InvalidConfigError({ problems: all })
   return {

@@ -15,7 +15,7 @@
  *   The preset never adds it: ask for it when you want refresh tokens.
  * - Sample response: `expires_in: 3600`.
  *
- * No API base URL and no rate limit are documented: `apiBaseUrl` is whatever you
+ * No API base URL and no rate limit are documented: `baseUrl` is whatever you
  * pass, and the core's default client-side limit (100 token requests a minute)
  * applies.
  *
@@ -73,7 +73,7 @@ export interface WealthCareOptions extends Partial<Omit<TokenSourceConfig, "toke
   /** default: `https://beta.auth.wealthcare.com/connect/token` */
   readonly tokenUrl?: string | undefined
   /** where the WealthCare API you call lives (not documented with the token endpoint) */
-  readonly apiBaseUrl?: string | undefined
+  readonly baseUrl?: string | undefined
 }
 
 /**
@@ -115,7 +115,7 @@ export interface WealthCareOptions extends Partial<Omit<TokenSourceConfig, "toke
  * @since 0.1.0
  */
 export const wealthcare = (options: WealthCareOptions): ProviderConfig => {
-  const { clientSecret, tokenUrl, apiBaseUrl, grant, ...overrides } = options
+  const { clientSecret, tokenUrl, baseUrl, grant, ...overrides } = options
   const problems: Array<string> = []
   const resolvedGrant = grant ?? Grant.clientCredentials()
   if (clientSecret === undefined && resolvedGrant.type === "client_credentials") {
@@ -132,7 +132,7 @@ export const wealthcare = (options: WealthCareOptions): ProviderConfig => {
     tokenUrl: tokenUrl ?? TOKEN_URL,
     grant: resolvedGrant,
     ...(clientSecret === undefined ? {} : { clientSecret }),
-    ...(apiBaseUrl === undefined ? {} : { apiBaseUrl })
+    ...(baseUrl === undefined ? {} : { baseUrl })
   }
   return finish(config, problems)
 }

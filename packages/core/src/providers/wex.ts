@@ -18,7 +18,7 @@
  * - Only the UAT host is documented. The production host is inferred by
  *   dropping `uat.` (it is also the host of the `type` URI in WEX's sample
  *   problem+json body, `https://platform.benefits.wexglobal.com/api/...`); confirm
- *   it with WEX and pass `tokenUrl` / `apiBaseUrl` if yours differ.
+ *   it with WEX and pass `tokenUrl` / `baseUrl` if yours differ.
  *
  * @example
  * ```ts
@@ -62,18 +62,16 @@ export type WexEnvironment = "uat" | "production"
 export const WEX_ENVIRONMENTS: ReadonlyArray<WexEnvironment> = ["uat", "production"]
 
 /** Token endpoint and API base URL of each environment (see the module comment). */
-const ENDPOINTS: Readonly<
-  Record<WexEnvironment, { readonly tokenUrl: string; readonly apiBaseUrl: string }>
-> = {
+const ENDPOINTS: Readonly<Record<WexEnvironment, { readonly tokenUrl: string; readonly baseUrl: string }>> = {
   // Documented: "POST https://platform.uat.benefits.wexglobal.com/authorize".
   uat: {
     tokenUrl: "https://platform.uat.benefits.wexglobal.com/authorize",
-    apiBaseUrl: "https://platform.uat.benefits.wexglobal.com/api"
+    baseUrl: "https://platform.uat.benefits.wexglobal.com/api"
   },
   // Inferred, not documented: the UAT URLs without `uat.`. Overridable.
   production: {
     tokenUrl: "https://platform.benefits.wexglobal.com/authorize",
-    apiBaseUrl: "https://platform.benefits.wexglobal.com/api"
+    baseUrl: "https://platform.benefits.wexglobal.com/api"
   }
 }
 
@@ -112,7 +110,7 @@ export interface WexOptions
   /** default: the environment's token endpoint */
   readonly tokenUrl?: string | undefined
   /** default: the environment's `/api` base URL */
-  readonly apiBaseUrl?: string | undefined
+  readonly baseUrl?: string | undefined
   /** WEX documents client credentials only: any other grant throws `InvalidConfigError` */
   readonly grant?: Grant.ClientCredentials | undefined
 }
@@ -123,14 +121,14 @@ export interface WexOptions
  * @example
  * ```ts
  * const config: WexConfig = wex({ environment: "uat", clientId, clientSecret })
- * const api = `${config.apiBaseUrl}/v1/consumers/12345`
+ * const api = `${config.baseUrl}/v1/consumers/12345`
  * ```
  *
  * @since 0.1.0
  */
 export interface WexConfig extends ProviderConfig {
   readonly provider: "wex"
-  readonly apiBaseUrl: string
+  readonly baseUrl: string
 }
 
 /**
@@ -154,7 +152,7 @@ export interface WexConfig extends ProviderConfig {
  * const config = wex({ environment: "uat", clientId, clientSecret })
  * const tokens = createTokenSource(config)
  * const token = await tokens.getToken()
- * await fetch(`${config.apiBaseUrl}/v1/consumers/12345`, { headers: { authorization: token.authorization() } })
+ * await fetch(`${config.baseUrl}/v1/consumers/12345`, { headers: { authorization: token.authorization() } })
  *
  * // the samples' other token path, or a local emulator:
  * wex({ environment: "uat", clientId, clientSecret, tokenUrl: "http://127.0.0.1:4010/oauth/token" })
@@ -163,7 +161,7 @@ export interface WexConfig extends ProviderConfig {
  * @since 0.1.0
  */
 export const wex = (options: WexOptions): WexConfig => {
-  const { environment, clientSecret, tokenUrl, apiBaseUrl, grant, ...overrides } = options
+  const { environment, clientSecret, tokenUrl, baseUrl, grant, ...overrides } = options
   const problems: Array<string> = []
   const unresolved: Array<UnresolvedUrl> = []
 
@@ -173,7 +171,7 @@ export const wex = (options: WexOptions): WexConfig => {
       `environment must be one of ${WEX_ENVIRONMENTS.join(", ")} (got ${JSON.stringify(String(environment))})`
     )
     if (tokenUrl === undefined) unresolved.push("tokenUrl")
-    if (apiBaseUrl === undefined) unresolved.push("apiBaseUrl")
+    if (baseUrl === undefined) unresolved.push("baseUrl")
   }
   // Typed code cannot get here (`grant` is `ClientCredentials`); JavaScript and casts can.
   const grantType: unknown = (grant as { readonly type?: unknown } | undefined)?.type
@@ -193,7 +191,7 @@ export const wex = (options: WexOptions): WexConfig => {
     ...definedOnly(overrides),
     provider: "wex",
     tokenUrl: tokenUrl ?? endpoint?.tokenUrl ?? "",
-    apiBaseUrl: apiBaseUrl ?? endpoint?.apiBaseUrl ?? "",
+    baseUrl: baseUrl ?? endpoint?.baseUrl ?? "",
     clientSecret,
     grant: Grant.clientCredentials()
   }

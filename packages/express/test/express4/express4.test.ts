@@ -36,9 +36,9 @@ beforeAll(async () => {
   ])
   tokens = createTokenSource({ tokenUrl: sandbox.tokenUrl, ...DEFAULT_CLIENT })
   const server = express()
-  server.use("/benefits", createProxy({ tokens, upstream: `${upstream.url}/api`, allow: ["/v1/**"] }))
-  server.use("/docs", createProxy({ tokens, upstream: sandbox.apiBaseUrl, maxBodyBytes: 4 * MiB }))
-  server.use("/api", authFetchMiddleware(tokens, { baseUrl: sandbox.apiBaseUrl, problemDetails: true }))
+  server.use("/benefits", createProxy({ tokens, baseUrl: `${upstream.url}/api`, allow: ["/v1/**"] }))
+  server.use("/docs", createProxy({ tokens, baseUrl: sandbox.baseUrl, maxBodyBytes: 4 * MiB }))
+  server.use("/api", authFetchMiddleware(tokens, { baseUrl: sandbox.baseUrl, problemDetails: true }))
   server.get("/api/consumers/:id", (req, res, next) => {
     // Express 4 does not catch a rejected promise: errors go to next() by hand.
     req
@@ -59,7 +59,7 @@ describe("Express 4", () => {
   it("is really Express 4 underneath, for the test and for the adapter", () => {
     // `express.query` left in Express 5; Express 4's router layers have `handle_request`.
     expect(typeof (express as unknown as { query?: unknown }).query).toBe("function")
-    const router = createProxy({ tokens, upstream: upstream.url }) as unknown as {
+    const router = createProxy({ tokens, baseUrl: upstream.url }) as unknown as {
       stack: Array<{ handle_request?: unknown }>
     }
     expect(typeof router.stack[0]!.handle_request).toBe("function")

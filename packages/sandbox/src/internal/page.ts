@@ -18,7 +18,7 @@ export interface PageConfig {
   readonly url: string
   readonly tokenUrl: string
   readonly authorizeUrl: string | undefined
-  readonly apiBaseUrl: string
+  readonly baseUrl: string
   readonly adminUrl: string
 }
 
@@ -159,7 +159,7 @@ async function tick() {
   setTimeout(tick, 500);
 }
 
-const urls = [["token URL", cfg.tokenUrl], ["authorize URL", cfg.authorizeUrl], ["API base", cfg.apiBaseUrl], ["admin", cfg.adminUrl]];
+const urls = [["token URL", cfg.tokenUrl], ["authorize URL", cfg.authorizeUrl], ["API base", cfg.baseUrl], ["admin", cfg.adminUrl]];
 $("urls").replaceChildren(...urls.filter(([, v]) => v).flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
 setInterval(renderTokens, 250);
 tick();

@@ -1,6 +1,6 @@
 // A route handler that calls the API itself: consumer and first page of accounts, one JSON answer.
 import { withAuthFetch } from "@authfetch/next"
-import { apiBaseUrl, tokens } from "../../../lib/wex"
+import { baseUrl, tokens } from "../../../lib/wex"
 
 export const dynamic = "force-dynamic"
 
@@ -20,5 +20,5 @@ export const GET = withAuthFetch(
     ])
     return Response.json({ consumer, accounts })
   },
-  () => ({ tokens, baseUrl: apiBaseUrl(), problemDetails: true })
+  () => ({ tokens, baseUrl: baseUrl(), problemDetails: true })
 )

@@ -1,13 +1,13 @@
 // The same proxy in the Edge runtime, with the mount point derived from the catch-all segment.
 import { createProxyRoute } from "@authfetch/next"
-import { apiBaseUrl, tokens } from "../../../../../lib/wex"
+import { baseUrl, tokens } from "../../../../../lib/wex"
 
 export const runtime = "edge"
 export const dynamic = "force-dynamic"
 
 export const { GET, HEAD, POST, PUT, PATCH, DELETE } = createProxyRoute(() => ({
   tokens,
-  upstream: apiBaseUrl(),
+  baseUrl: baseUrl(),
   allow: ["/v1/consumers/*", "/v1/consumers/*/accounts", "/v1/claims"],
-  timeout: "20 seconds"
+  attemptTimeout: "20 seconds"
 }))

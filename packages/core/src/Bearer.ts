@@ -13,7 +13,7 @@
  *
  * @example
  * ```ts
- * const handler = Authorize.authorizing(tokens, { origins: ["https://api.example.com"] })(wireOf(fetch))
+ * const handler = Bearer.authorizing(tokens, { origins: ["https://api.example.com"] })(wireOf(fetch))
  * ```
  *
  * @since 0.1.0
@@ -51,7 +51,7 @@ export interface TokenAccess {
 /**
  * @since 0.1.0
  */
-export interface AuthorizeOptions {
+export interface BearerOptions {
   /** origins (`https://api.example.com`) or URLs whose origin is taken; the token goes nowhere else */
   readonly origins: ReadonlyArray<string | URL>
   /** redirect hops followed; default 20, as in the Fetch standard */
@@ -104,7 +104,7 @@ const CREDENTIAL_HEADERS = ["authorization", "cookie", "proxy-authorization"]
  *
  * @example
  * ```ts
- * Authorize.originMatcher(["https://api.example.com/v1"])(new URL("https://api.example.com/x")) // true
+ * Bearer.originMatcher(["https://api.example.com/v1"])(new URL("https://api.example.com/x")) // true
  * ```
  *
  * @since 0.1.0
@@ -135,7 +135,7 @@ const SLASH = 0x2f
  *
  * @example
  * ```ts
- * Authorize.actsOn(response, "follow") // true for a 401 or a 302 with a Location
+ * Bearer.actsOn(response, "follow") // true for a 401 or a 302 with a Location
  * ```
  *
  * @since 0.1.0
@@ -153,6 +153,65 @@ const sameOrigin = (location: string, base: URL): boolean => {
 }
 
 /**
+ * The mark of a `Response` whose wire removed the token itself (an adapter whose
+ * client keeps the body elsewhere, as axios does in `response.data`): `withoutToken`
+ * hands it back as it is.
+ *
+ * @example
+ * ```ts
+ * Object.defineProperty(response, Bearer.TOKEN_REMOVED, { value: true })
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const TOKEN_REMOVED: unique symbol = Symbol.for("@authfetch/core/Bearer/tokenRemoved")
+
+/**
+ * `data` with every spelling of `token` (a value) replaced by `<redacted>`: strings,
+ * bytes (an ASCII token is found in any encoding that keeps ASCII), parsed JSON
+ * (arrays and plain objects, deeply) and web streams; anything else as it is.
+ *
+ * @example
+ * ```ts
+ * error.response.data = Bearer.removeToken(error.response.data, token.reveal())
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const removeToken = <A>(data: A, token: string): A => {
+  const secrets = spellings([token])
+  const clean = (value: unknown, depth: number): unknown => {
+    if (typeof value === "string") return redactText(value, secrets)
+    if (value instanceof Uint8Array) {
+      // one character per byte and back: binary data survives unchanged
+      const text = binaryString(value)
+      const cleaned = redactText(text, secrets)
+      if (cleaned === text) return value
+      const bytes = Uint8Array.from(cleaned, (c) => c.charCodeAt(0))
+      return value.constructor === Uint8Array
+        ? bytes
+        : Object.setPrototypeOf(bytes, Object.getPrototypeOf(value))
+    }
+    if (value instanceof ArrayBuffer) return (clean(new Uint8Array(value), depth) as Uint8Array).buffer
+    if (value instanceof ReadableStream) return value.pipeThrough(redactStream(secrets))
+    if (depth > 32 || value === null || typeof value !== "object") return value
+    if (Array.isArray(value)) return value.map((item) => clean(item, depth + 1))
+    if (Object.getPrototypeOf(value) !== Object.prototype) return value
+    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, clean(item, depth + 1)]))
+  }
+  return clean(data, 0) as A
+}
+
+/** Each byte as the character of that code (not a text decoding: every byte survives). */
+const binaryString = (bytes: Uint8Array): string => {
+  let text = ""
+  for (let i = 0; i < bytes.length; i += 8192) {
+    text += String.fromCharCode(...bytes.subarray(i, i + 8192))
+  }
+  return text
+}
+
+/**
  * An error answer to a request that carried `token`, with every spelling of the token
  * cut out of its headers and of its body as it streams: an API that echoes the bearer token (a debug page,
  * a careless gateway) must not get it into an `HTTPError`, an `AxiosError` or a log.
@@ -160,13 +219,14 @@ const sameOrigin = (location: string, base: URL): boolean => {
  *
  * @example
  * ```ts
- * const safe = Authorize.withoutToken(response, token)
+ * const safe = Bearer.withoutToken(response, token)
  * ```
  *
  * @since 0.1.0
  */
 export const withoutToken = (response: Response, token: AccessToken): Response => {
   if (response.ok || (response.status >= 300 && response.status < 400)) return response
+  if ((response as { [TOKEN_REMOVED]?: boolean })[TOKEN_REMOVED] === true) return response
   const secrets = spellings([token.reveal()])
   const headers = new Headers()
   for (const [name, value] of response.headers) {
@@ -196,13 +256,13 @@ const redirectFailure = (reason: RedirectError["reason"], message: string) =>
  *
  * @example
  * ```ts
- * const handler = Authorize.authorizing(tokenSource, { origins: [baseUrl] })(wireOf(fetch))
+ * const handler = Bearer.authorizing(tokenSource, { origins: [baseUrl] })(wireOf(fetch))
  * const response = yield* handler(outgoing)
  * ```
  *
  * @since 0.1.0
  */
-export const authorizing = (tokens: TokenAccess, options: AuthorizeOptions) => {
+export const authorizing = (tokens: TokenAccess, options: BearerOptions) => {
   const isAllowed = originMatcher(options.origins)
   const maxRedirects = options.maxRedirects ?? 20
   const cooldownMillis = Duration.toMillis(

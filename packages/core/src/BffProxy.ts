@@ -43,9 +43,9 @@
  *
  * @example
  * ```ts
- * import { Proxy } from "@authfetch/core"
+ * import { BffProxy } from "@authfetch/core"
  *
- * const handle = Proxy.createProxyHandler({ tokens, upstream: "https://platform.uat.benefits.wexglobal.com/api" })
+ * const handle = BffProxy.createProxyHandler({ tokens, baseUrl: "https://platform.uat.benefits.wexglobal.com/api" })
  * // in a framework route for "/benefits/*":
  * const response = await handle(request, "/v1/consumers/12345", { mount: "/benefits" })
  * ```
@@ -104,8 +104,8 @@ export type OnProxyError = ((error: unknown, problem: ProblemAnswer, request: Re
  */
 export interface ProxyOptions {
   readonly tokens: Tokens
-  /** the fixed upstream base, e.g. `https://platform.uat.benefits.wexglobal.com/api` */
-  readonly upstream: string
+  /** the API's base URL, the one fixed upstream, e.g. `https://platform.uat.benefits.wexglobal.com/api` */
+  readonly baseUrl: string
   /**
    * path patterns allowed (matched against the decoded path below the
    * upstream base): `*` is one segment, `**` any number; default: all paths
@@ -116,7 +116,7 @@ export interface ProxyOptions {
   /** request bodies over this are refused with 413; default 1 MiB */
   readonly maxBodyBytes?: number | undefined
   /** time allowed to one upstream attempt; default 30 s */
-  readonly timeout?: Duration.Input | undefined
+  readonly attemptTimeout?: Duration.Input | undefined
   readonly retry?: RequestRetryOptions | false | undefined
   /** request headers forwarded, beyond the default allow-list (never credentials or hop-by-hop ones) */
   readonly forwardHeaders?: ReadonlyArray<string> | undefined
@@ -259,9 +259,9 @@ const lookAlike = (segment: string): string | undefined => {
  *
  * @example
  * ```ts
- * Proxy.checkPath("/v1/consumers/12345?page=2") // { ok: true, path: "/v1/consumers/12345", search: "?page=2" }
- * Proxy.checkPath("/v1/%2e%2e/admin")           // { ok: false, reason: "dot segment" }
- * Proxy.checkPath("/v1/..%20/admin")            // { ok: false, reason: "look-alike dot segment" }
+ * BffProxy.checkPath("/v1/consumers/12345?page=2") // { ok: true, path: "/v1/consumers/12345", search: "?page=2" }
+ * BffProxy.checkPath("/v1/%2e%2e/admin")           // { ok: false, reason: "dot segment" }
+ * BffProxy.checkPath("/v1/..%20/admin")            // { ok: false, reason: "look-alike dot segment" }
  * ```
  *
  * @since 0.1.0
@@ -358,7 +358,7 @@ const patternOf = (pattern: string | RegExp): RegExp => {
  *
  * @example
  * ```ts
- * Proxy.problem(413, "Content Too Large", "The request body exceeds 1048576 bytes.")
+ * BffProxy.problem(413, "Content Too Large", "The request body exceeds 1048576 bytes.")
  * ```
  *
  * @since 0.1.0
@@ -379,8 +379,8 @@ export const problem = (
  *
  * @example
  * ```ts
- * const answer = Proxy.problemFor(error)
- * if (answer) return Proxy.problemResponse(answer)
+ * const answer = BffProxy.problemFor(error)
+ * if (answer) return BffProxy.problemResponse(answer)
  * ```
  *
  * @since 0.1.0
@@ -487,7 +487,7 @@ const forProxyError = (error: ProxyError): ProblemAnswer => {
  *
  * @example
  * ```ts
- * Proxy.problemFor(new RequestTimeoutError({ method: "GET", url, timeoutMillis: 30_000 }))
+ * BffProxy.problemFor(new RequestTimeoutError({ method: "GET", url, timeoutMillis: 30_000 }))
  * // { status: 504, title: "Gateway Timeout", detail: "The upstream did not answer in time." }
  * ```
  *
@@ -538,7 +538,7 @@ export const problemFor = (error: unknown): ProblemAnswer | undefined => {
  *
  * @example
  * ```ts
- * Proxy.logLine(new OAuthError({ code: "invalid_client" }), answer) // "502 Bad Gateway (OAuthError)"
+ * BffProxy.logLine(new OAuthError({ code: "invalid_client" }), answer) // "502 Bad Gateway (OAuthError)"
  * ```
  *
  * @since 0.1.0
@@ -621,25 +621,25 @@ const problemsOf = (options: ProxyOptions): Array<string> => {
   ) {
     problems.push("proxy option `tokens` must be a token source (getToken and invalidate)")
   }
-  const upstream = options.upstream as unknown
+  const upstream = options.baseUrl as unknown
   if (upstream === undefined || upstream === null || upstream === "") {
-    problems.push("proxy option `upstream` is missing (the API base URL)")
+    problems.push("proxy option `baseUrl` is missing (the API base URL)")
   } else if (typeof upstream !== "string" && !(upstream instanceof URL)) {
-    problems.push("proxy option `upstream` must be a URL string")
+    problems.push("proxy option `baseUrl` must be a URL string")
   } else {
     let base: URL | undefined
     try {
       base = new URL(String(upstream))
     } catch {
-      problems.push("proxy option `upstream` is not an absolute URL")
+      problems.push("proxy option `baseUrl` is not an absolute URL")
     }
     if (base !== undefined) {
       if (base.search || base.hash || base.username || base.password) {
         problems.push(
-          "proxy option `upstream` must be a plain origin and path (no query, fragment or userinfo)"
+          "proxy option `baseUrl` must be a plain origin and path (no query, fragment or userinfo)"
         )
       } else if (!isSecureOrigin(base.href)) {
-        problems.push("proxy option `upstream` must be https: (http: only for loopback hosts)")
+        problems.push("proxy option `baseUrl` must be https: (http: only for loopback hosts)")
       }
     }
   }
@@ -666,7 +666,7 @@ const problemsOf = (options: ProxyOptions): Array<string> => {
   if (max !== undefined && !(typeof max === "number" && Number.isSafeInteger(max) && max >= 0)) {
     problems.push("proxy option `maxBodyBytes` must be a whole number of bytes")
   }
-  const timeout = options.timeout as unknown
+  const timeout = options.attemptTimeout as unknown
   if (timeout !== undefined && (timeout as unknown) !== false) {
     let millis: number | undefined
     try {
@@ -675,7 +675,9 @@ const problemsOf = (options: ProxyOptions): Array<string> => {
       millis = undefined
     }
     if (millis === undefined || !(millis > 0)) {
-      problems.push('proxy option `timeout` must be a positive duration ("30 seconds", or milliseconds)')
+      problems.push(
+        'proxy option `attemptTimeout` must be a positive duration ("30 seconds", or milliseconds)'
+      )
     }
   }
   const retry = options.retry as unknown
@@ -715,7 +717,7 @@ const problemsOf = (options: ProxyOptions): Array<string> => {
  *
  * @example
  * ```ts
- * const handle = Proxy.createProxyHandler({ tokens, upstream, allow: ["/v1/consumers/*"], maxBodyBytes: 10 * 1024 * 1024 })
+ * const handle = BffProxy.createProxyHandler({ tokens, baseUrl, allow: ["/v1/consumers/*"], maxBodyBytes: 10 * 1024 * 1024 })
  * export const GET = (request: Request) =>
  *   handle(request, new URL(request.url).pathname.slice("/api/benefits".length), { mount: "/api/benefits" })
  * ```
@@ -726,13 +728,13 @@ export const createProxyHandler = (options: ProxyOptions): ProxyHandler => {
   if (typeof options !== "object" || options === null) {
     throw new InvalidConfigError({
       problems: [
-        `proxy options must be an object ({ tokens, upstream, ... }), got ${options === null ? "null" : typeof options}`
+        `proxy options must be an object ({ tokens, baseUrl, ... }), got ${options === null ? "null" : typeof options}`
       ]
     })
   }
   const problems = problemsOf(options)
   if (problems.length > 0) throw new InvalidConfigError({ problems })
-  const base = new URL(String(options.upstream))
+  const base = new URL(String(options.baseUrl))
   const basePath = base.pathname.replace(/\/+$/, "")
   const allow = options.allow?.map(patternOf)
   const methods = [...new Set((options.methods ?? DEFAULT_METHODS).map((m) => m.toUpperCase()))]
@@ -765,7 +767,7 @@ export const createProxyHandler = (options: ProxyOptions): ProxyHandler => {
   const api = authFetch(options.tokens, {
     origins: [base.origin],
     retry: options.retry,
-    timeout: options.timeout,
+    attemptTimeout: options.attemptTimeout,
     fetch: recording,
     onEvent: options.onEvent,
     crossOriginRedirects: "refuse"
