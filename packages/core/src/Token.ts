@@ -99,6 +99,22 @@ export class AccessToken {
     return Redacted.value(this.value)
   }
 
+  /**
+   * The refresh token's value, to persist a rotated one (`onTokenChange`); `undefined`
+   * when the server issued none. Handle with care: never log it.
+   *
+   * @example
+   * ```ts
+   * onTokenChange: async (token) => {
+   *   const refreshToken = token.revealRefreshToken()
+   *   if (refreshToken) await vault.write("wealthcare-refresh-token", refreshToken)
+   * }
+   * ```
+   */
+  revealRefreshToken(): string | undefined {
+    return this.refreshToken === undefined ? undefined : Redacted.value(this.refreshToken)
+  }
+
   /** The `Authorization` header value (RFC 6750 section 2.1): `Bearer <token>`. */
   authorization(): string {
     let header = authorizations.get(this)

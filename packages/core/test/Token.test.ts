@@ -98,3 +98,23 @@ describe("TokenStore (memory)", () => {
     expect(log.indexOf("c:start")).toBeLessThan(log.indexOf("a:end"))
   })
 })
+
+describe("AccessToken.revealRefreshToken", () => {
+  it("gives the refresh token's value to persist, and undefined without one; renderings never show it", () => {
+    const withRefresh = Token.makeAccessToken(
+      {
+        value: Redacted.make("at-value"),
+        tokenType: "Bearer",
+        receivedAt: 0,
+        expiresIn: Duration.seconds(60),
+        refreshToken: Redacted.make("rt-value-to-persist")
+      },
+      {},
+      0.5
+    )
+    expect(withRefresh.revealRefreshToken()).toBe("rt-value-to-persist")
+    expect(String(withRefresh.refreshToken)).not.toContain("rt-value")
+    expect(JSON.stringify(withRefresh)).not.toContain("rt-value")
+    expect(make(60).revealRefreshToken()).toBeUndefined()
+  })
+})
