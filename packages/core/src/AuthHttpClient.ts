@@ -39,6 +39,7 @@ import {
   HttpClientResponse
 } from "effect/http"
 import { type Fetch, fromParts, SendError, wireOf } from "./internal/outgoing.ts"
+import type { FetchBody } from "./internal/webTypes.ts"
 import { type AuthFetchOptions, pipeline, type Tokens } from "./Middleware.ts"
 import { TokenSource } from "./TokenSource.ts"
 
@@ -50,7 +51,7 @@ export interface Options extends Omit<AuthFetchOptions, "fetch" | "problemDetail
   readonly origins: ReadonlyArray<string | URL>
 }
 
-const bodyOf = (request: HttpClientRequest.HttpClientRequest): BodyInit | null => {
+const bodyOf = (request: HttpClientRequest.HttpClientRequest): FetchBody | null => {
   const body = request.body
   switch (body._tag) {
     case "Empty":
@@ -58,7 +59,7 @@ const bodyOf = (request: HttpClientRequest.HttpClientRequest): BodyInit | null =
     case "Uint8Array":
       return body.body as Uint8Array<ArrayBuffer>
     case "Raw":
-      return body.body as BodyInit
+      return body.body as FetchBody
     case "FormData":
       return body.formData
     case "Stream":

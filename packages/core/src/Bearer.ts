@@ -33,6 +33,7 @@ import {
   type Wire
 } from "./internal/outgoing.ts"
 import { redactStream, redactText, spellings } from "./internal/redact.ts"
+import type { FetchRedirect } from "./internal/webTypes.ts"
 import type { AccessToken } from "./Token.ts"
 
 /**
@@ -140,7 +141,7 @@ const SLASH = 0x2f
  *
  * @since 0.1.0
  */
-export const actsOn = (response: Response, redirect: RequestRedirect): boolean =>
+export const actsOn = (response: Response, redirect: FetchRedirect): boolean =>
   response.status === 401 ||
   (redirect !== "manual" && REDIRECTS.has(response.status) && response.headers.has("location"))
 

@@ -68,6 +68,7 @@ import {
   rewriteLinks
 } from "./internal/proxyHeaders.ts"
 import { redactStream, spellings } from "./internal/redact.ts"
+import type { FetchBody } from "./internal/webTypes.ts"
 import { authFetch, type Tokens } from "./Middleware.ts"
 import { reasonPhrase } from "./Problem.ts"
 import { parseRetryAfter, type RequestRetryOptions } from "./RetryPolicy.ts"
@@ -856,7 +857,7 @@ export const createProxyHandler = (options: ProxyOptions): ProxyHandler => {
       if (forwarded.has(name) && !hopByHop.has(name)) headers.set(name, value)
     }
 
-    let body: BodyInit | null = null
+    let body: FetchBody | null = null
     if (request.body !== null && method !== "GET" && method !== "HEAD") {
       const declared = Number(request.headers.get("content-length") ?? Number.NaN)
       if (declared > maxBodyBytes) {

@@ -40,6 +40,7 @@ import {
   timedOut,
   wireOf
 } from "./internal/outgoing.ts"
+import type { FetchInput } from "./internal/webTypes.ts"
 import * as Problem from "./Problem.ts"
 import {
   isRetryableStatus,
@@ -130,7 +131,7 @@ const asMiddleware =
 
 /** Takes a fetch call apart and runs it; one that cannot be (a bad URL) rejects, as fetch does. */
 const callWith = <A>(
-  input: RequestInfo | URL,
+  input: FetchInput,
   init: RequestInit | undefined,
   run: (outgoing: Outgoing) => Promise<A>
 ): Promise<A> => {
@@ -382,8 +383,7 @@ const assertSecureOrigins = (origins: ReadonlyArray<string | URL>): void => {
  */
 export const authFetch = (tokens: Tokens, options: AuthFetchOptions = {}): typeof globalThis.fetch => {
   const origins = originsOf(options)
-  const next =
-    options.fetch ?? ((input: RequestInfo | URL, init?: RequestInit) => globalThis.fetch(input, init))
+  const next = options.fetch ?? ((input: FetchInput, init?: RequestInit) => globalThis.fetch(input, init))
   // One budget for both paths: the fast path credits it for final answers, as the retry step would.
   const retry = withBudget(options.retry)
   const retryOptions = retry === false ? undefined : retry

@@ -31,6 +31,7 @@ import type * as Net from "node:net"
 import type { Readable, Transform } from "node:stream"
 import type * as Tls from "node:tls"
 import type * as Zlib from "node:zlib"
+import type { FetchBody } from "./webTypes.ts"
 
 type Fetch = typeof globalThis.fetch
 
@@ -212,7 +213,7 @@ const encoder = new TextEncoder()
 
 /** The request body as bytes or a stream (other `BodyInit`s through a `Response`, which reads them). */
 const bodyOf = (
-  body: BodyInit | null | undefined
+  body: FetchBody | null | undefined
 ): { readonly bytes?: Uint8Array; readonly stream?: ReadableStream<Uint8Array>; readonly type?: string } => {
   if (body === null || body === undefined) return {}
   if (typeof body === "string") return { bytes: encoder.encode(body), type: "text/plain;charset=UTF-8" }

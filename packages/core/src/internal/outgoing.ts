@@ -13,20 +13,21 @@ import { Data, Effect } from "effect"
 import { RequestTimeoutError } from "../Errors.ts"
 import { safeUrl } from "../Events.ts"
 import type { AccessToken } from "../Token.ts"
+import type { FetchBody, FetchInput, FetchRedirect } from "./webTypes.ts"
 
 export type Fetch = typeof globalThis.fetch
 
 type Body =
   | { readonly kind: "none" }
-  | { readonly kind: "reusable"; readonly value: BodyInit }
+  | { readonly kind: "reusable"; readonly value: FetchBody }
   | { readonly kind: "request"; readonly request: Request }
-  | { readonly kind: "once"; readonly value: BodyInit; sent: boolean }
+  | { readonly kind: "once"; readonly value: FetchBody; sent: boolean }
 
 export interface Outgoing {
   readonly url: URL
   readonly method: string
   readonly headers: Headers
-  readonly redirect: RequestRedirect
+  readonly redirect: FetchRedirect
   readonly signal: AbortSignal | undefined
   /** other init members (cache, credentials, keepalive, dispatcher, ...), passed through */
   readonly rest: RequestInit
@@ -48,7 +49,7 @@ export interface FirstSend {
 const NO_BODY: Body = { kind: "none" }
 const NO_INIT: RequestInit = {}
 
-const isReusable = (body: unknown): body is BodyInit =>
+const isReusable = (body: unknown): body is FetchBody =>
   typeof body === "string" ||
   body instanceof ArrayBuffer ||
   ArrayBuffer.isView(body) ||
@@ -56,7 +57,7 @@ const isReusable = (body: unknown): body is BodyInit =>
   body instanceof URLSearchParams ||
   body instanceof FormData
 
-export const fromArgs = (input: RequestInfo | URL, init?: RequestInit): Outgoing => {
+export const fromArgs = (input: FetchInput, init?: RequestInit): Outgoing => {
   const { method, headers, body, signal, redirect, ...rest } = init ?? NO_INIT
   if (input instanceof Request) {
     const requestBody: Body =
@@ -94,7 +95,7 @@ export const fromParts = (parts: {
   readonly url: URL
   readonly method: string
   readonly headers: Headers
-  readonly body: BodyInit | null
+  readonly body: FetchBody | null
   readonly signal?: AbortSignal | undefined
 }): Outgoing => ({
   url: parts.url,
@@ -107,14 +108,14 @@ export const fromParts = (parts: {
   first: undefined
 })
 
-const classify = (body: BodyInit): Body =>
+const classify = (body: FetchBody): Body =>
   isReusable(body) ? { kind: "reusable", value: body } : { kind: "once", value: body, sent: false }
 
 /** Whether the body can be sent more than once at all (a one-shot stream cannot). */
 export const canReplay = (outgoing: Outgoing): boolean => outgoing.body.kind !== "once"
 
 /** The body for one send; a one-shot body is marked sent. */
-export const takeBody = (outgoing: Outgoing): BodyInit | null => {
+export const takeBody = (outgoing: Outgoing): FetchBody | null => {
   const body = outgoing.body
   switch (body.kind) {
     case "none":
@@ -135,8 +136,8 @@ export const toInit = (
   overrides: {
     readonly method: string
     readonly headers: Headers
-    readonly body: BodyInit | null
-    readonly redirect: RequestRedirect
+    readonly body: FetchBody | null
+    readonly redirect: FetchRedirect
   }
 ): Omit<RequestInit, "signal"> => {
   const streaming = overrides.body instanceof ReadableStream || isAsyncIterable(overrides.body)
