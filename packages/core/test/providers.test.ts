@@ -207,7 +207,7 @@ describe("fromEnv", () => {
     expect(reveal(config.clientSecret)).toBe("wex-secret")
   })
 
-  it("WEX: UAT by default; URL variables override", () => {
+  it("WEX: the environment is a decision, never a default; URL variables override", () => {
     const config = fromEnv("WEX", {
       env: {
         WEX_CLIENT_ID: "id",
@@ -218,17 +218,29 @@ describe("fromEnv", () => {
     })
     expect(config.tokenUrl).toBe("https://platform.uat.benefits.wexglobal.com/oauth/token")
     expect(config.baseUrl).toBe("https://platform.uat.benefits.wexglobal.com/apisandbox")
-    expect(fromEnv("WEX", { env: { WEX_CLIENT_ID: "id", WEX_CLIENT_SECRET: "s" } }).tokenUrl).toBe(
-      "https://platform.uat.benefits.wexglobal.com/authorize"
-    )
+    expect(
+      fromEnv("WEX", { env: { WEX_CLIENT_ID: "id", WEX_CLIENT_SECRET: "s", WEX_ENVIRONMENT: "uat" } })
+        .tokenUrl
+    ).toBe("https://platform.uat.benefits.wexglobal.com/authorize")
+    // without WEX_ENVIRONMENT (and without both URLs) a deployment would silently call UAT
+    for (const env of [
+      { WEX_CLIENT_ID: "id", WEX_CLIENT_SECRET: "s" },
+      { WEX_CLIENT_ID: "id", WEX_CLIENT_SECRET: "s", WEX_TOKEN_URL: "https://wex.example/token" }
+    ]) {
+      expect(configError(() => fromEnv("WEX", { env })).problems).toEqual([
+        "WEX_ENVIRONMENT is missing: set it to uat or production (or set both WEX_TOKEN_URL and WEX_BASE_URL)"
+      ])
+    }
   })
 
   it("names every missing or empty required variable in one error", () => {
-    const error = configError(() => fromEnv("WEX", { env: { WEX_CLIENT_ID: "", WEX_CLIENT_SECRET: " \t" } }))
+    const error = configError(() =>
+      fromEnv("WEX", { env: { WEX_CLIENT_ID: "", WEX_CLIENT_SECRET: " \t", WEX_ENVIRONMENT: "uat" } })
+    )
     expect(error.message).toBe(
       "Invalid authfetch configuration: missing environment variables: WEX_CLIENT_ID, WEX_CLIENT_SECRET"
     )
-    expect(configError(() => fromEnv("WEX", { env: {} })).problems).toEqual([
+    expect(configError(() => fromEnv("WEX", { env: { WEX_ENVIRONMENT: "production" } })).problems).toEqual([
       "missing environment variables: WEX_CLIENT_ID, WEX_CLIENT_SECRET"
     ])
   })
@@ -253,14 +265,14 @@ describe("fromEnv", () => {
   it("WEX: overrides win, and make their variables optional; a non-client-credentials grant is rejected", () => {
     const secret = () => "from-vault"
     const config = fromEnv("WEX", {
-      env: { WEX_CLIENT_ID: "id" },
+      env: { WEX_CLIENT_ID: "id", WEX_ENVIRONMENT: "uat" },
       overrides: { clientSecret: secret, refreshMargin: "90 seconds" }
     })
     expect(config.clientSecret).toBe(secret)
     expect(config.refreshMargin).toBe("90 seconds")
     const error = configError(() =>
       fromEnv("WEX", {
-        env: { WEX_CLIENT_ID: "id", WEX_CLIENT_SECRET: "s" },
+        env: { WEX_CLIENT_ID: "id", WEX_CLIENT_SECRET: "s", WEX_ENVIRONMENT: "uat" },
         overrides: { grant: Grant.refreshToken("rt") }
       })
     )
@@ -407,7 +419,8 @@ describe("fromEnv", () => {
     }
     expect(thrown).toBeInstanceOf(InvalidConfigError)
     expect((thrown as InvalidConfigError).problems).toEqual([
-      "missing environment variables: WEX_CLIENT_ID, WEX_CLIENT_SECRET"
+      "missing environment variables: WEX_CLIENT_ID, WEX_CLIENT_SECRET",
+      "WEX_ENVIRONMENT is missing: set it to uat or production (or set both WEX_TOKEN_URL and WEX_BASE_URL)"
     ])
   })
 })
@@ -491,7 +504,7 @@ describe("no secret in any rendering", () => {
 
   it("the configurations fromEnv returns have no secret", () => {
     const configs: Array<ProviderConfig> = [
-      fromEnv("WEX", { env: { WEX_CLIENT_ID: "id", WEX_CLIENT_SECRET: SECRET } }),
+      fromEnv("WEX", { env: { WEX_CLIENT_ID: "id", WEX_CLIENT_SECRET: SECRET, WEX_ENVIRONMENT: "uat" } }),
       fromEnv("WEALTHCARE", {
         env: {
           WEALTHCARE_CLIENT_ID: "wc",

@@ -4,7 +4,7 @@
  * secrets management system").
  *
  * - `WEX_*`: the `wex` preset. `WEX_CLIENT_ID`, `WEX_CLIENT_SECRET` (required);
- *   `WEX_ENVIRONMENT` (`uat` or `production`, default `uat`), `WEX_TOKEN_URL`,
+ *   `WEX_ENVIRONMENT` (`uat` or `production`; required unless both URLs are set), `WEX_TOKEN_URL`,
  *   `WEX_BASE_URL`.
  * - `WEALTHCARE_*`: the `wealthcare` preset. `WEALTHCARE_CLIENT_ID` (required);
  *   `WEALTHCARE_GRANT` (`client_credentials`, the default, `password` or
@@ -178,6 +178,14 @@ const wexFromEnv = (read: Reader, overrides: Overrides): ProviderConfig => {
   const environment = read.oneOf("ENVIRONMENT", WEX_ENVIRONMENTS)
   const tokenUrl = overrides.tokenUrl ?? read.url("TOKEN_URL")
   const baseUrl = read.url("BASE_URL")
+  // Which WEX is called is a decision, not a default: a production deployment that forgot the
+  // variable would otherwise send its credentials to UAT. Both URLs given decide it too.
+  if (environment === undefined && (tokenUrl === undefined || baseUrl === undefined)) {
+    read.problems.push(
+      `${read.nameOf("ENVIRONMENT")} is missing: set it to ${WEX_ENVIRONMENTS.join(" or ")} ` +
+        `(or set both ${read.nameOf("TOKEN_URL")} and ${read.nameOf("BASE_URL")})`
+    )
+  }
   read.check()
   const { grant, ...rest } = overrides
   return wex({
