@@ -44,7 +44,9 @@
 import {
   authFetch,
   Bearer,
+  Config,
   InvalidConfigError,
+  isTokens,
   Problem,
   type ProblemDetailsError,
   RedirectError,
@@ -65,8 +67,9 @@ import axios, {
   isAxiosError,
   isCancel
 } from "axios"
-import { Effect } from "effect"
 import { RequestSummary } from "./RequestSummary.ts"
+
+const { kindOf } = Config
 
 /**
  * Options of `attachAuth`.
@@ -169,14 +172,6 @@ interface Policy {
   detached: boolean
 }
 
-/** What a value is, for an error message: its kind, never its content (it may be a secret). */
-const kindOf = (value: unknown): string => {
-  if (value === null) return "null"
-  if (Array.isArray(value)) return "an array"
-  const type = typeof value
-  return type === "undefined" ? "undefined" : type === "object" ? "an object" : `a ${type}`
-}
-
 const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && !Array.isArray(value)
 
@@ -189,12 +184,6 @@ const isAxiosInstance = (value: unknown): value is AxiosInstance => {
   }
   return typeof interceptors?.request?.use === "function" && isRecord(defaults)
 }
-
-/** A token source core takes: the Promise handle (`getToken`), or the Effect service (`get`). */
-const isTokens = (value: unknown): value is Tokens =>
-  isRecord(value) &&
-  typeof value.invalidate === "function" &&
-  (typeof value.getToken === "function" || Effect.isEffect(value.get))
 
 /** The problems with `attachAuth`'s arguments, each naming the argument. */
 const argumentProblems = (instance: unknown, tokens: unknown, options: unknown): Array<string> => {

@@ -68,6 +68,25 @@ export interface TokenSourceConfig extends FreshnessOptions {
   readonly onTokenChange?: ((token: AccessToken) => void | Promise<void>) | undefined
 }
 
+/**
+ * What a value is, for an error message: its kind, never its content (it may
+ * be a secret).
+ *
+ * @example
+ * ```ts
+ * kindOf(null) // "null"
+ * kindOf("s3cret") // "a string"
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const kindOf = (value: unknown): string => {
+  if (value === null) return "null"
+  if (Array.isArray(value)) return "an array"
+  const type = typeof value
+  return type === "undefined" ? "undefined" : type === "object" ? "an object" : `a ${type}`
+}
+
 /** RFC 6749 section 3.3: scope is a space-delimited list of scope tokens. */
 export const normalizeScope = (scope: string | ReadonlyArray<string> | undefined): string | undefined => {
   if (scope === undefined) return undefined

@@ -75,6 +75,31 @@ export type Tokens =
   | TokenAccess
 
 /**
+ * Whether `value` is a token source the middleware takes: the Promise form
+ * (`getToken`, `invalidate`) or the Effect service (`get`, `invalidate`). For
+ * argument checks: an adapter reports a wrong value as an `InvalidConfigError`.
+ *
+ * @example
+ * ```ts
+ * if (!isTokens(tokens)) throw new InvalidConfigError({ problems: ["`tokens` must be a token source"] })
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const isTokens = (value: unknown): value is Tokens => {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return false
+  const candidate = value as {
+    readonly getToken?: unknown
+    readonly get?: unknown
+    readonly invalidate?: unknown
+  }
+  return (
+    typeof candidate.invalidate === "function" &&
+    (typeof candidate.getToken === "function" || Effect.isEffect(candidate.get))
+  )
+}
+
+/**
  * Adapts either form of token source to the Effect shape the steps use.
  *
  * @example

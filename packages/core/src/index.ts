@@ -62,6 +62,7 @@ export {
   compose,
   type FetchMiddleware,
   type GetTokenOptions,
+  isTokens,
   type Tokens,
   withAuth,
   withProblemDetails,

@@ -40,14 +40,16 @@
  */
 import {
   authFetch,
+  Config,
   InvalidConfigError,
+  isTokens,
   Problem,
   type ProblemDetailsError,
   type RequestEvent,
   RetryPolicy,
   type Tokens
 } from "@authfetch/core"
-import { Duration, Effect } from "effect"
+import { Duration } from "effect"
 import {
   type BeforeErrorHook,
   type HTTPError,
@@ -58,6 +60,8 @@ import {
   type RetryOptions,
   TimeoutError
 } from "ky"
+
+const { kindOf } = Config
 
 declare module "ky" {
   interface HTTPError<T> {
@@ -243,22 +247,8 @@ const attachProblem: BeforeErrorHook = async ({ error }) => {
   return error
 }
 
-/** What a value is, for an error message: its kind, never its content (it may be a secret). */
-const kindOf = (value: unknown): string => {
-  if (value === null) return "null"
-  if (Array.isArray(value)) return "an array"
-  const type = typeof value
-  return type === "undefined" ? "undefined" : type === "object" ? "an object" : `a ${type}`
-}
-
 const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && !Array.isArray(value)
-
-/** A token source core takes: the Promise handle (`getToken`), or the Effect service (`get`). */
-const isTokens = (value: unknown): value is Tokens =>
-  isRecord(value) &&
-  typeof value.invalidate === "function" &&
-  (typeof value.getToken === "function" || Effect.isEffect(value.get))
 
 const isDurationInput = (value: unknown): boolean => {
   try {

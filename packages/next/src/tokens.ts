@@ -39,11 +39,12 @@ import {
   createTokenSource,
   type GetTokenOptions,
   InvalidConfigError,
+  isTokens,
   type TokenSourceConfig,
   type TokenSourceHandle,
   type Tokens
 } from "@authfetch/core"
-import { Duration, Effect } from "effect"
+import { Duration } from "effect"
 
 /**
  * The registry's key on `globalThis`: a registered symbol, the same for every
@@ -299,12 +300,7 @@ const registered = (key: string, config: TokenSourceConfig, options?: CreateOpti
 }
 
 /** What a value is, for an error message: its kind, never its content (it may be a secret). */
-export const kindOf = (value: unknown): string => {
-  if (value === null) return "null"
-  if (Array.isArray(value)) return "an array"
-  const type = typeof value
-  return type === "undefined" ? "undefined" : type === "object" ? "an object" : `a ${type}`
-}
+export const kindOf = Config.kindOf
 
 const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && !Array.isArray(value)
@@ -592,10 +588,6 @@ const isConfig = (value: Record<string, unknown>): boolean =>
 
 const isPromiseTokens = (value: Record<string, unknown>): boolean =>
   typeof value.getToken === "function" && typeof value.invalidate === "function"
-
-/** A token source the core takes: the Promise form, or the Effect service (`get`, `invalidate`). */
-const isTokens = (value: Record<string, unknown>): boolean =>
-  isPromiseTokens(value) || (Effect.isEffect(value.get) && typeof value.invalidate === "function")
 
 const TOKENS_EXPECTED =
   "a configuration (tokenUrl, clientId), a function returning one, or a token source (getToken and invalidate)"
