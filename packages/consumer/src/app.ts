@@ -287,6 +287,8 @@ export const compilerOptions = {
   lib: ["es2022"],
   types: ["node"],
   strict: true,
+  // each snippet is a module of its own (ESM: `"type": "module"`), never a script sharing globals
+  moduleDetection: "force",
   skipLibCheck: false,
   verbatimModuleSyntax: true,
   erasableSyntaxOnly: true,
