@@ -80,9 +80,12 @@ const timed = async <A>(what: string, f: () => Promise<A>): Promise<A> => {
 }
 
 let setupPromise: Promise<Setup> | undefined
+/** the temporary directory of this run: removed at the end, whatever happened */
+let workDir: string | undefined
 const setup = (): Promise<Setup> => {
   setupPromise ??= (async () => {
     const work = mkdtempSync(join(tmpdir(), "authfetch-consumer-"))
+    workDir = work
     const tarballDir = join(work, "tarballs")
     mkdirSync(tarballDir)
     // both to their end, so that nothing is left running when one fails
@@ -121,10 +124,10 @@ beforeAll(async () => {
 
 afterAll(async () => {
   const done = await setupPromise?.catch(() => undefined)
-  if (done !== undefined) {
-    await Promise.allSettled(Object.values(done.apps))
-    if (KEEP) console.log(`consumer test: apps kept in ${done.work}`)
-    else rmSync(done.work, { recursive: true, force: true })
+  if (done !== undefined) await Promise.allSettled(Object.values(done.apps))
+  if (workDir !== undefined) {
+    if (KEEP) console.log(`consumer test: apps kept in ${workDir}`)
+    else rmSync(workDir, { recursive: true, force: true })
   }
   console.log(
     [
