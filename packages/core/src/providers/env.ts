@@ -45,7 +45,7 @@ import { InvalidConfigError } from "../Errors.ts"
 import * as Grant from "../Grant.ts"
 import { definedOnly, finish, type ProviderConfig, urlProblems } from "./preset.ts"
 import { wealthcare } from "./wealthcare.ts"
-import { WEX_ENVIRONMENTS, wex } from "./wex.ts"
+import { WEX_ENVIRONMENTS, type WexConfig, wex } from "./wex.ts"
 
 /**
  * Options of `fromEnv`.
@@ -172,7 +172,7 @@ const makeReader = (prefix: string, env: Env) => {
 type Reader = ReturnType<typeof makeReader>
 type Overrides = Partial<TokenSourceConfig>
 
-const wexFromEnv = (read: Reader, overrides: Overrides): ProviderConfig => {
+const wexFromEnv = (read: Reader, overrides: Overrides): WexConfig => {
   const clientId = overrides.clientId ?? read.required("CLIENT_ID")
   const clientSecret = overrides.clientSecret ?? read.requiredSecret("CLIENT_SECRET")
   const environment = read.oneOf("ENVIRONMENT", WEX_ENVIRONMENTS)
@@ -301,10 +301,15 @@ const genericFromEnv = (read: Reader, overrides: Overrides): ProviderConfig => {
  *
  * @since 0.1.0
  */
-export const fromEnv = (
+export function fromEnv(prefix: "WEX", options?: FromEnvOptions): WexConfig
+export function fromEnv(
   prefix: "WEX" | "WEALTHCARE" | (string & Record<never, never>),
   options?: FromEnvOptions
-): ProviderConfig => {
+): ProviderConfig
+export function fromEnv(
+  prefix: "WEX" | "WEALTHCARE" | (string & Record<never, never>),
+  options?: FromEnvOptions
+): ProviderConfig {
   if (typeof prefix !== "string" || !PREFIX_PATTERN.test(prefix)) {
     throw new InvalidConfigError({
       problems: [
