@@ -78,6 +78,26 @@ export interface BearerOptions {
   readonly onEvent?: ((event: RequestEvent) => void) | undefined
 }
 
+/**
+ * `get`, failing with `TokenEndpointError` (`timeout`) after `maxWaitMillis`:
+ * the bound for a token source that cannot fail fast itself.
+ *
+ * @example
+ * ```ts
+ * const token = yield* Bearer.waitAtMost(tokens.get, 5_000)
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const waitAtMost = (
+  get: Effect.Effect<AccessToken, TokenError>,
+  maxWaitMillis: number
+): Effect.Effect<AccessToken, TokenError> =>
+  Effect.timeoutOrElse(get, {
+    duration: Duration.millis(maxWaitMillis),
+    orElse: () => Effect.fail(TokenEndpointError.waitTimedOut())
+  })
+
 /** Default `unauthorizedCooldown`. */
 export const DEFAULT_UNAUTHORIZED_COOLDOWN: Duration.Duration = Duration.seconds(10)
 
@@ -279,11 +299,7 @@ export const authorizing = (tokens: TokenAccess, options: BearerOptions) => {
       ? tokens.get
       : tokens.getWithin
         ? tokens.getWithin(maxWait)
-        : Effect.timeoutOrElse(tokens.get, {
-            duration: Duration.millis(maxWait),
-            orElse: () =>
-              Effect.fail(new TokenEndpointError({ reason: "timeout", detail: "waiting for a token" }))
-          })
+        : waitAtMost(tokens.get, maxWait)
 
   return (wire: Wire): Handler<SendError | RequestTimeoutError | TokenError> => {
     // One logical send: every redirect hop, the token set or removed per hop.

@@ -154,6 +154,11 @@ export class TokenEndpointError extends Data.TaggedError("TokenEndpointError")<{
     return new TokenEndpointError({ reason, detail: describeCause(cause) })
   }
 
+  /** @internal A caller's wait for a token ran past its bound (the request goes on for others). */
+  static waitTimedOut(): TokenEndpointError {
+    return new TokenEndpointError({ reason: "timeout", detail: "waiting for a token" })
+  }
+
   override get message(): string {
     const detail = this.detail ? `: ${this.detail}` : ""
     if (this.reason === "timeout") return `Token request timed out${detail}`

@@ -20,14 +20,9 @@
  * @since 0.1.0
  */
 import { Duration, Effect } from "effect"
-import { authorizing, type BearerOptions, originMatcher, type TokenAccess } from "./Bearer.ts"
+import { authorizing, type BearerOptions, originMatcher, type TokenAccess, waitAtMost } from "./Bearer.ts"
 import { isSecureOrigin } from "./Config.ts"
-import {
-  InvalidConfigError,
-  type RequestTimeoutError,
-  TokenEndpointError,
-  type TokenError
-} from "./Errors.ts"
+import { InvalidConfigError, type RequestTimeoutError, type TokenError } from "./Errors.ts"
 import type { RequestEvent } from "./Events.ts"
 import { firstAttempt } from "./internal/firstAttempt.ts"
 import {
@@ -121,12 +116,7 @@ export const toTokenAccess = (tokens: Tokens): TokenAccess => {
   return {
     get: getToken(),
     // bounded here too, for a source that does not know `maxWait`
-    getWithin: (maxWaitMillis) =>
-      Effect.timeoutOrElse(getToken({ maxWait: maxWaitMillis }), {
-        duration: Duration.millis(maxWaitMillis),
-        orElse: () =>
-          Effect.fail(new TokenEndpointError({ reason: "timeout", detail: "waiting for a token" }))
-      }),
+    getWithin: (maxWaitMillis) => waitAtMost(getToken({ maxWait: maxWaitMillis }), maxWaitMillis),
     invalidate: (token) => Effect.promise(() => tokens.invalidate(token))
   }
 }

@@ -629,9 +629,7 @@ export const make = (
                   (at): Effect.Effect<never, TokenError> =>
                     budgetWaitUntil !== undefined && budgetWaitUntil > at
                       ? Effect.fail(rateLimitedFor(budgetWaitUntil - at))
-                      : Effect.fail(
-                          new TokenEndpointError({ reason: "timeout", detail: "waiting for a token" })
-                        )
+                      : Effect.fail(TokenEndpointError.waitTimedOut())
                 )
             })
           )

@@ -7,11 +7,12 @@
 import { createServer, type IncomingMessage, type Server } from "node:http"
 import type { AddressInfo } from "node:net"
 import { inspect } from "node:util"
-import { startSandbox } from "@authfetch/sandbox"
+import { type Sandbox, startSandbox } from "@authfetch/sandbox"
 import { Effect, Fiber } from "effect"
 import { TestClock } from "effect/testing"
 import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from "vitest"
 import {
+  type AuthFetchOptions,
   authFetch,
   Config,
   createTokenSource,
@@ -327,108 +328,86 @@ describe("5. the error answers authFetch hands back carry no echoed token", () =
   })
 })
 
+/**
+ * A WEX sandbox (with `unauthorizedPaths` when `storm`), a token source for its client and an
+ * `authFetch` over its API, given to `run`; all of it closed afterwards.
+ */
+const withWexSandbox = async (
+  setup: { readonly storm: boolean; readonly api?: Omit<AuthFetchOptions, "baseUrl"> },
+  run: (env: { readonly sandbox: Sandbox; readonly api: typeof fetch }) => Promise<void>
+) => {
+  const sandbox = await startSandbox({
+    profile: "wex",
+    ...(setup.storm ? { faults: { api: { unauthorizedPaths: ["/v1/admin"] } } } : {})
+  })
+  const tokens = createTokenSource({
+    tokenUrl: sandbox.tokenUrl,
+    clientId: "sandbox-client",
+    clientSecret: "sandbox-secret"
+  })
+  try {
+    await run({ sandbox, api: authFetch(tokens, { ...setup.api, baseUrl: sandbox.baseUrl }) })
+  } finally {
+    await tokens.dispose()
+    await sandbox.close()
+  }
+}
+
 describe("6. 401 storms do not spend the token budget", () => {
   it("sandbox WEX: 100 requests to a path that always answers 401 cost at most 2 token requests; a legitimate request then succeeds in its timeout", async () => {
-    const sandbox = await startSandbox({
-      profile: "wex",
-      faults: { api: { unauthorizedPaths: ["/v1/admin"] } }
-    })
     const events: Array<RequestEvent> = []
-    const tokens = createTokenSource({
-      tokenUrl: sandbox.tokenUrl,
-      clientId: "sandbox-client",
-      clientSecret: "sandbox-secret"
-    })
-    const api = authFetch(tokens, {
-      baseUrl: sandbox.baseUrl,
-      attemptTimeout: "5 seconds",
-      onEvent: (e) => events.push(e)
-    })
-    try {
-      const statuses: Array<number> = []
-      for (let i = 0; i < 100; i++) {
-        const res = await api("/v1/admin/users")
-        statuses.push(res.status)
-        await res.arrayBuffer()
+    await withWexSandbox(
+      { storm: true, api: { attemptTimeout: "5 seconds", onEvent: (e) => events.push(e) } },
+      async ({ sandbox, api }) => {
+        const statuses: Array<number> = []
+        for (let i = 0; i < 100; i++) {
+          const res = await api("/v1/admin/users")
+          statuses.push(res.status)
+          await res.arrayBuffer()
+        }
+        expect(new Set(statuses)).toEqual(new Set([401]))
+        const tokenRequests = sandbox.stats().tokenRequests.total
+        expect(tokenRequests).toBeLessThanOrEqual(2)
+        expect(events.filter((e) => e.type === "unauthorized_after_replay").length).toBe(1)
+        expect(events.filter((e) => e.type === "unauthorized_token_kept").length).toBeGreaterThanOrEqual(98)
+        const started = Date.now()
+        const ok = await api("/v1/consumers/12345")
+        expect(ok.status).toBe(200)
+        expect(Date.now() - started).toBeLessThan(5_000)
       }
-      expect(new Set(statuses)).toEqual(new Set([401]))
-      const tokenRequests = sandbox.stats().tokenRequests.total
-      expect(tokenRequests).toBeLessThanOrEqual(2)
-      expect(events.filter((e) => e.type === "unauthorized_after_replay").length).toBe(1)
-      expect(events.filter((e) => e.type === "unauthorized_token_kept").length).toBeGreaterThanOrEqual(98)
-      const started = Date.now()
-      const ok = await api("/v1/consumers/12345")
-      expect(ok.status).toBe(200)
-      expect(Date.now() - started).toBeLessThan(5_000)
-    } finally {
-      await tokens.dispose()
-      await sandbox.close()
-    }
+    )
   })
 
   it("the same storm from 100 concurrent callers costs at most 2 token requests", async () => {
-    const sandbox = await startSandbox({
-      profile: "wex",
-      faults: { api: { unauthorizedPaths: ["/v1/admin"] } }
-    })
-    const tokens = createTokenSource({
-      tokenUrl: sandbox.tokenUrl,
-      clientId: "sandbox-client",
-      clientSecret: "sandbox-secret"
-    })
-    const api = authFetch(tokens, { baseUrl: sandbox.baseUrl })
-    try {
+    await withWexSandbox({ storm: true }, async ({ sandbox, api }) => {
       const responses = await Promise.all(Array.from({ length: 100 }, () => api("/v1/admin/users")))
       expect(responses.every((r) => r.status === 401)).toBe(true)
       expect(sandbox.stats().tokenRequests.total).toBeLessThanOrEqual(2)
-    } finally {
-      await tokens.dispose()
-      await sandbox.close()
-    }
+    })
   })
 
   it("a revoked token is still replaced at once, revocation after revocation (the cooldown is for failed replays only)", async () => {
-    const sandbox = await startSandbox({ profile: "wex" })
-    const tokens = createTokenSource({
-      tokenUrl: sandbox.tokenUrl,
-      clientId: "sandbox-client",
-      clientSecret: "sandbox-secret"
-    })
-    const api = authFetch(tokens, { baseUrl: sandbox.baseUrl })
-    try {
+    await withWexSandbox({ storm: false }, async ({ sandbox, api }) => {
       for (let round = 0; round < 5; round++) {
         sandbox.revokeAll()
         const res = await api("/v1/consumers/1")
         expect(res.status).toBe(200)
       }
-    } finally {
-      await tokens.dispose()
-      await sandbox.close()
-    }
+    })
   })
 
   it("after the cooldown (minted + unauthorizedCooldown), one 401 may re-acquire again: one request per cooldown", async () => {
-    const sandbox = await startSandbox({
-      profile: "wex",
-      faults: { api: { unauthorizedPaths: ["/v1/admin"] } }
-    })
-    const tokens = createTokenSource({
-      tokenUrl: sandbox.tokenUrl,
-      clientId: "sandbox-client",
-      clientSecret: "sandbox-secret"
-    })
-    const api = authFetch(tokens, { baseUrl: sandbox.baseUrl, unauthorizedCooldown: "300 millis" })
-    try {
-      await (await api("/v1/admin/x")).arrayBuffer()
-      expect(sandbox.stats().tokenRequests.total).toBe(2)
-      await new Promise((r) => setTimeout(r, 400))
-      for (let i = 0; i < 20; i++) await (await api("/v1/admin/x")).arrayBuffer()
-      // one re-acquisition after the cooldown, whatever the machine's speed: at most one more per 300 ms
-      expect(sandbox.stats().tokenRequests.total).toBeGreaterThanOrEqual(3)
-    } finally {
-      await tokens.dispose()
-      await sandbox.close()
-    }
+    await withWexSandbox(
+      { storm: true, api: { unauthorizedCooldown: "300 millis" } },
+      async ({ sandbox, api }) => {
+        await (await api("/v1/admin/x")).arrayBuffer()
+        expect(sandbox.stats().tokenRequests.total).toBe(2)
+        await new Promise((r) => setTimeout(r, 400))
+        for (let i = 0; i < 20; i++) await (await api("/v1/admin/x")).arrayBuffer()
+        // one re-acquisition after the cooldown, whatever the machine's speed: at most one more per 300 ms
+        expect(sandbox.stats().tokenRequests.total).toBeGreaterThanOrEqual(3)
+      }
+    )
   })
 
   it("a spent budget fails fast with RateLimitedError carrying when to retry, well within the request's timeout", async () => {

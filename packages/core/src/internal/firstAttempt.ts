@@ -131,10 +131,7 @@ const bounded = <A>(promise: Promise<A>, millis: number | undefined): Promise<A>
   if (millis === undefined) return promise
   let timer: ReturnType<typeof setTimeout> | undefined
   const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new TokenEndpointError({ reason: "timeout", detail: "waiting for a token" })),
-      millis
-    )
+    timer = setTimeout(() => reject(TokenEndpointError.waitTimedOut()), millis)
   })
   return Promise.race([promise, late]).finally(() => clearTimeout(timer))
 }
