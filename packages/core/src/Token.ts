@@ -213,6 +213,36 @@ export const makeAccessToken = (
 }
 
 /**
+ * Rebuilds a token read back from a shared store (another instance acquired
+ * it): the same timing, a new process-local `id`. A store keeps the object it
+ * restored for as long as the stored entry is unchanged, so that one token
+ * has one id in a process.
+ *
+ * @example
+ * ```ts
+ * const token = restoreAccessToken({ ...decrypted, value: Redacted.make(decrypted.value) })
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const restoreAccessToken = (fields: Omit<AccessTokenFields, "id">): AccessToken =>
+  new AccessToken({ ...fields, id: ++nextId })
+
+/**
+ * Whether two tokens carry the same value (the same token, whichever instance
+ * or store entry each object came from).
+ *
+ * @example
+ * ```ts
+ * if (sameToken(stored, current)) return
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const sameToken = (a: AccessToken, b: AccessToken): boolean =>
+  a === b || Redacted.value(a.value) === Redacted.value(b.value)
+
+/**
  * A token is fresh, and handed out without waiting, until `staleAt`.
  *
  * @example

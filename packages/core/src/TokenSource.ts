@@ -66,7 +66,7 @@ import { type AcquireReason, emitTo, type TokenEvent } from "./Events.ts"
 import * as Grant from "./Grant.ts"
 import { sleepUnref } from "./internal/sleepUnref.ts"
 import * as RetryPolicy from "./RetryPolicy.ts"
-import { type AccessToken, isFresh, isUsable, makeAccessToken } from "./Token.ts"
+import { type AccessToken, isFresh, isUsable, makeAccessToken, sameToken } from "./Token.ts"
 import * as TokenBudget from "./TokenBudget.ts"
 import * as TokenEndpoint from "./TokenEndpoint.ts"
 import * as TokenStore from "./TokenStore.ts"
@@ -380,8 +380,16 @@ export const make = (
         return { token, grantType: grant.type }
       })
 
-    // What a single-flight leader runs, under the store's lock.
-    const acquire = (reason: AcquireReason) =>
+    /** a dead lock holder (another instance) keeps the others waiting at most one token request */
+    const lockOptions: TokenStore.LockOptions = {
+      ttlMillis: Duration.toMillis(
+        Duration.fromInputUnsafe(config.tokenRequestTimeout ?? TokenEndpoint.DEFAULT_TIMEOUT)
+      )
+    }
+
+    // What a single-flight leader runs, under the store's lock. A refresh ahead
+    // renews `target`, the token whose refresh point came.
+    const acquire = (reason: AcquireReason, target: AccessToken | undefined) =>
       store.withLock(
         key,
         Effect.gen(function* () {
@@ -391,7 +399,7 @@ export const make = (
           if (
             stored &&
             isFresh(stored, started) &&
-            (reason !== "refresh_ahead" || stored.id !== current?.id)
+            (reason !== "refresh_ahead" || target === undefined || !sameToken(stored, target))
           ) {
             return { token: stored, requested: false }
           }
@@ -411,7 +419,8 @@ export const make = (
             durationMillis: done - started
           })
           return { token, requested: true }
-        })
+        }),
+        lockOptions
       )
 
     const adopt = (token: AccessToken, requested: boolean) =>
@@ -433,12 +442,15 @@ export const make = (
 
     // Single-flight: the first caller starts the acquisition in the source's
     // scope (a caller that gives up does not cancel it for the others).
-    const startShared = (reason: AcquireReason): Effect.Effect<Deferred.Deferred<AccessToken, TokenError>> =>
+    const startShared = (
+      reason: AcquireReason,
+      target?: AccessToken
+    ): Effect.Effect<Deferred.Deferred<AccessToken, TokenError>> =>
       Effect.suspend(() => {
         if (inflight) return Effect.succeed(inflight)
         const deferred = Deferred.makeUnsafe<AccessToken, TokenError>()
         inflight = deferred
-        return acquire(reason).pipe(
+        return acquire(reason, target).pipe(
           Effect.tap(({ token, requested }) =>
             Effect.andThen(
               adopt(token, requested),
@@ -480,9 +492,9 @@ export const make = (
         )
       })
 
-    const acquireShared = (reason: AcquireReason): Effect.Effect<AccessToken, TokenError> =>
+    const acquireShared = (reason: AcquireReason, target?: AccessToken): Effect.Effect<AccessToken, TokenError> =>
       reason === "refresh_ahead"
-        ? Effect.flatMap(startShared(reason), Deferred.await)
+        ? Effect.flatMap(startShared(reason, target), Deferred.await)
         : waitingAs(Number.POSITIVE_INFINITY, Effect.flatMap(startShared(reason), Deferred.await))
 
     // One refresh loop at a time, for the token being served.
@@ -522,7 +534,7 @@ export const make = (
         // demand. Refreshing it anyway would spend the budget with no caller at all.
         if (current?.id !== token.id || (!immediately && !handedOut)) return
         lastRefreshStart = now
-        yield* acquireShared("refresh_ahead").pipe(
+        yield* acquireShared("refresh_ahead", token).pipe(
           Effect.tapError((error) =>
             Effect.flatMap(Clock.currentTimeMillis, (at) =>
               Effect.sync(() => {
@@ -646,6 +658,26 @@ export const make = (
           emit({ type: "token_invalidated", at: Date.now(), key, tokenId: token.id })
         }
       })
+
+    // A shared store tells of tokens other instances wrote: a newer fresh one is
+    // adopted (no request, no wait), the current one invalidated elsewhere is dropped.
+    if (store.changes) {
+      yield* store.changes(key, (token) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          if (current !== undefined && sameToken(token, current)) {
+            if (!isFresh(token, now)) {
+              lastInvalidatedId = current.id
+              current = undefined
+            }
+            return Effect.void
+          }
+          if (!isFresh(token, now) || (current !== undefined && token.receivedAt < current.receivedAt)) {
+            return Effect.void
+          }
+          return adopt(token, false)
+        })
+      )
+    }
 
     const peek = (now: number): AccessToken | undefined => {
       const token = current

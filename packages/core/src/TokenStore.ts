@@ -19,7 +19,7 @@
  *
  * @since 0.1.0
  */
-import { Context, Effect, Equal, Layer, Semaphore } from "effect"
+import { Context, Effect, Equal, Layer, type Scope, Semaphore } from "effect"
 import type { TokenStoreError } from "./Errors.ts"
 import { type AccessToken, expire } from "./Token.ts"
 
@@ -39,11 +39,37 @@ export interface Shape {
     token: AccessToken,
     now: number
   ) => Effect.Effect<boolean, TokenStoreError>
-  /** runs `effect` while holding the acquisition lock of `key` */
+  /**
+   * Runs `effect` while holding the acquisition lock of `key`. A lock shared
+   * by several processes expires `ttlMillis` after its holder stops renewing
+   * it (a holder that died releases it by expiry); a memory lock ignores it.
+   */
   readonly withLock: <A, E, R>(
     key: string,
-    effect: Effect.Effect<A, E, R>
+    effect: Effect.Effect<A, E, R>,
+    options?: LockOptions
   ) => Effect.Effect<A, E | TokenStoreError, R>
+  /**
+   * Tells `onChange` of every token written or invalidated under `key` by
+   * another instance (a shared store's notification), for as long as the
+   * scope is open. A store only one process uses has nothing to tell and
+   * leaves this out. `onChange` receives the stored token as it now is (an
+   * invalidated one is expired).
+   */
+  readonly changes?: (
+    key: string,
+    onChange: (token: AccessToken) => Effect.Effect<void>
+  ) => Effect.Effect<void, never, Scope.Scope>
+}
+
+/**
+ * Options of `withLock`.
+ *
+ * @since 0.1.0
+ */
+export interface LockOptions {
+  /** how long a shared lock outlives a holder that stopped renewing it (the token-request timeout) */
+  readonly ttlMillis: number
 }
 
 /**

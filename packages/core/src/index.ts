@@ -30,6 +30,7 @@ import { InvalidConfigError } from "./Errors.ts"
 import type { GetTokenOptions } from "./Middleware.ts"
 import type { AccessToken } from "./Token.ts"
 import * as TokenSource from "./TokenSource.ts"
+import type * as TokenBudget from "./TokenBudget.ts"
 import type * as TokenStore from "./TokenStore.ts"
 
 export * as AuthHttpClient from "./AuthHttpClient.ts"
@@ -104,9 +105,21 @@ export interface TokenSourceHandle extends AsyncDisposable {
  * @since 0.1.0
  */
 export interface CreateOptions {
-  /** a shared token store (default: process memory) */
-  readonly store?: Layer.Layer<TokenStore.TokenStore> | undefined
+  /**
+   * A shared token store (default: process memory): a layer of `TokenStore`
+   * (and, for a fleet, `TokenBudget`), or an object that carries one, such as
+   * `redisStore(...)` of `@authfetch/redis`.
+   */
+  readonly store?: StoreLayer | { readonly layer: StoreLayer } | undefined
 }
+
+/**
+ * A layer that provides the token store, and optionally the token budget that
+ * replaces the process's own.
+ *
+ * @since 0.1.0
+ */
+export type StoreLayer = Layer.Layer<TokenStore.TokenStore> | Layer.Layer<TokenStore.TokenStore | TokenBudget.TokenBudget>
 
 /**
  * Creates a token source backed by the Effect engine. Throws
@@ -123,8 +136,11 @@ export interface CreateOptions {
 export const createTokenSource = (config: TokenSourceConfig, options?: CreateOptions): TokenSourceHandle => {
   const problems = validate(config)
   if (problems.length > 0) throw new InvalidConfigError({ problems })
-  const dependencies = options?.store
-    ? Layer.merge(TokenSource.layerDependencies, options.store)
+  const given = options?.store
+  const store = given === undefined ? undefined : "layer" in given ? given.layer : given
+  // The store's services win over the defaults (a shared budget replaces the process's).
+  const dependencies = store
+    ? Layer.merge(TokenSource.layerDependencies, store as Layer.Layer<TokenStore.TokenStore>)
     : TokenSource.layerDependencies
   const runtime = ManagedRuntime.make(TokenSource.layer(config).pipe(Layer.provide(dependencies)))
   // Once built, the service is kept so that a fresh token is returned without running an effect.
