@@ -1,0 +1,97 @@
+/**
+ * `@authfetch/redis`: one token, one refresh and one token-request budget for
+ * a whole fleet of instances, on Redis.
+ *
+ * Promise users create one store per process and give it to every token
+ * source; Effect users take `RedisTokenStore.layer` over any `Redis` layer.
+ *
+ * @example
+ * ```ts
+ * import { createTokenSource } from "@authfetch/core"
+ * import { redisStore } from "@authfetch/redis"
+ *
+ * const store = redisStore({
+ *   url: process.env.REDIS_URL,
+ *   encryptionKeys: [process.env.TOKEN_ENCRYPTION_KEY!]
+ * })
+ * const tokens = createTokenSource(config, { store })
+ * // at shutdown: await tokens.dispose(); await store.close()
+ * ```
+ *
+ * @since 0.1.0
+ */
+import { InvalidConfigError, TokenBudget, TokenStore } from "@authfetch/core"
+import { Context, Effect, Layer, ManagedRuntime } from "effect"
+import * as RedisClient from "./RedisClient.ts"
+import * as RedisTokenStore from "./RedisTokenStore.ts"
+
+export * as Encryption from "./Encryption.ts"
+export type { StoreEvent, StoreOperation } from "./Events.ts"
+export * as RedisClient from "./RedisClient.ts"
+export * as RedisTokenStore from "./RedisTokenStore.ts"
+
+/**
+ * Options of `redisStore`: the connection (`url` or `client`) and the store.
+ *
+ * @since 0.1.0
+ */
+export interface RedisStoreOptions extends RedisTokenStore.Options, RedisClient.Options {}
+
+/**
+ * A Redis store for Promise code: pass it as `store` to `createTokenSource`
+ * (or to the Next.js and Express helpers), one per process for every source.
+ *
+ * @since 0.1.0
+ */
+export interface RedisStore extends AsyncDisposable {
+  /** the store and budget services, for `createTokenSource(config, { store })` */
+  readonly layer: Layer.Layer<TokenStore.TokenStore | TokenBudget.TokenBudget>
+  /** whether Redis answers (else every instance runs on its local fallback) */
+  isAvailable(): Promise<boolean>
+  /** closes the Redis connections this store opened; dispose the token sources first */
+  close(): Promise<void>
+}
+
+/**
+ * Creates the fleet store. Throws `InvalidConfigError` at once for options
+ * that cannot work (no encryption key, a key that is not 32 bytes). Never
+ * waits for Redis: while it is unreachable, token sources run on their local
+ * fallback.
+ *
+ * @example
+ * ```ts
+ * const store = redisStore({ url: "redis://127.0.0.1:6379", encryptionKeys: [process.env.TOKEN_ENCRYPTION_KEY!] })
+ * const tokens = createTokenSource(wex({ environment: "uat", clientId, clientSecret }), { store })
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const redisStore = (options: RedisStoreOptions): RedisStore => {
+  const problems = RedisTokenStore.validate(options)
+  if (options?.url !== undefined && options.client !== undefined) problems.push("give `url` or `client`, not both")
+  if (problems.length > 0) throw new InvalidConfigError({ problems })
+  // Built once, on first use, for every token source given this store.
+  const runtime = ManagedRuntime.make(
+    Layer.effect(Fleet, RedisTokenStore.make(options)).pipe(Layer.provide(RedisClient.layer(options)))
+  )
+  // Validated above: building cannot fail.
+  const fleet = Effect.orDie(Effect.map(runtime.contextEffect, (context) => Context.get(context, Fleet)))
+  let closed: Promise<void> | undefined
+  const close = () => {
+    closed ??= runtime.dispose()
+    return closed
+  }
+  return {
+    layer: Layer.effectContext(
+      Effect.map(fleet, ({ store, budget }) =>
+        Context.make(TokenStore.TokenStore, store).pipe(Context.add(TokenBudget.TokenBudget, budget))
+      )
+    ),
+    isAvailable: () => Effect.runPromise(Effect.map(fleet, (built) => built.isAvailable())),
+    close,
+    [Symbol.asyncDispose]: close
+  }
+}
+
+/** The built store of a `redisStore`. */
+class Fleet extends Context.Service<Fleet, RedisTokenStore.Shape>()("@authfetch/redis/Fleet") {}
