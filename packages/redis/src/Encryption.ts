@@ -76,7 +76,8 @@ const decode = (input: KeyInput): Uint8Array | undefined => {
   if (typeof input !== "string") return input
   const text = input.trim()
   if (/^[0-9a-f]{64}$/i.test(text)) return Buffer.from(text, "hex")
-  if (/^[A-Za-z0-9+/_-]{43}=?$/.test(text)) return Buffer.from(text.replace(/-/g, "+").replace(/_/g, "/"), "base64")
+  if (/^[A-Za-z0-9+/_-]{43}=?$/.test(text))
+    return Buffer.from(text.replace(/-/g, "+").replace(/_/g, "/"), "base64")
   return undefined
 }
 
@@ -171,7 +172,9 @@ export const open = (keys: Keys, context: string, sealed: string): string | unde
     const decipher = createDecipheriv("aes-256-gcm", entry.key, Buffer.from(iv, "base64url"))
     decipher.setAAD(aad(context))
     decipher.setAuthTag(bytes.subarray(bytes.length - 16))
-    return Buffer.concat([decipher.update(bytes.subarray(0, bytes.length - 16)), decipher.final()]).toString("utf8")
+    return Buffer.concat([decipher.update(bytes.subarray(0, bytes.length - 16)), decipher.final()]).toString(
+      "utf8"
+    )
   } catch {
     return undefined
   }

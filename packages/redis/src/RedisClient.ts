@@ -40,7 +40,10 @@ import { Redis } from "effect/persistence"
  */
 export interface NodeRedisClient {
   readonly isReady: boolean
-  sendCommand(args: ReadonlyArray<string>, options?: { timeout?: number; rejectInFlight?: boolean }): Promise<unknown>
+  sendCommand(
+    args: ReadonlyArray<string>,
+    options?: { timeout?: number; rejectInFlight?: boolean }
+  ): Promise<unknown>
   duplicate(): NodeRedisClient
   connect(): Promise<unknown>
   subscribe(channel: string, listener: (message: string, channel: string) => void): Promise<unknown>
@@ -145,7 +148,10 @@ export const make = (options: Options = {}): Effect.Effect<Redis.Redis["Service"
 
     const sendWith = (target: NodeRedisClient) => {
       const connecting = firstConnection(target)
-      return <A = unknown>(command: string, ...args: ReadonlyArray<string>): Effect.Effect<A, Redis.RedisError> =>
+      return <A = unknown>(
+        command: string,
+        ...args: ReadonlyArray<string>
+      ): Effect.Effect<A, Redis.RedisError> =>
         Effect.tryPromise({
           try: async () => {
             await connecting()
@@ -201,4 +207,5 @@ export const make = (options: Options = {}): Effect.Effect<Redis.Redis["Service"
  *
  * @since 0.1.0
  */
-export const layer = (options: Options = {}): Layer.Layer<Redis.Redis> => Layer.effect(Redis.Redis, make(options))
+export const layer = (options: Options = {}): Layer.Layer<Redis.Redis> =>
+  Layer.effect(Redis.Redis, make(options))

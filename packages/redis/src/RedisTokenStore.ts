@@ -41,7 +41,19 @@
  */
 import { randomBytes } from "node:crypto"
 import { type AccessToken, InvalidConfigError, Token, TokenBudget, TokenStore } from "@authfetch/core"
-import { Context, Deferred, Duration, Effect, Exit, Fiber, Layer, Queue, Redacted, type Scope, Semaphore } from "effect"
+import {
+  Context,
+  Deferred,
+  Duration,
+  Effect,
+  Exit,
+  Fiber,
+  Layer,
+  Queue,
+  Redacted,
+  type Scope,
+  Semaphore
+} from "effect"
 import { Redis } from "effect/persistence"
 import * as Encryption from "./Encryption.ts"
 import { emitTo, type StoreEvent, type StoreOperation } from "./Events.ts"
@@ -120,7 +132,10 @@ export const validate = (options: Options): Array<string> => {
   positive("pollIntervalMillis")
   positive("refreshTokenRetentionMillis")
   positive("expectedInstances")
-  if (options?.prefix !== undefined && (typeof options.prefix !== "string" || !/^[\w.:-]{1,64}$/.test(options.prefix))) {
+  if (
+    options?.prefix !== undefined &&
+    (typeof options.prefix !== "string" || !/^[\w.:-]{1,64}$/.test(options.prefix))
+  ) {
     problems.push("prefix must be 1 to 64 letters, digits, `_`, `-`, `.` or `:`")
   }
   return problems
@@ -161,6 +176,12 @@ interface Known {
 }
 
 const TIMED_OUT = Symbol("timed out")
+
+/** A client's own command deadline (node-redis's `TimeoutError`, `TimeoutReadError`). */
+const isTimeout = (error: unknown): boolean => {
+  const cause = typeof error === "object" && error !== null && "cause" in error ? error.cause : undefined
+  return cause instanceof Error && /timeout/i.test(cause.name)
+}
 
 /**
  * Builds the store and the budget on the `Redis` service. Its background work
@@ -221,7 +242,7 @@ export const make = (options: Options): Effect.Effect<Shape, InvalidConfigError,
                   type: "store_unavailable",
                   at,
                   operation,
-                  reason: error === TIMED_OUT ? "timeout" : "error"
+                  reason: error === TIMED_OUT || isTimeout(error) ? "timeout" : "error"
                 })
               }
               retryAt = at + PROBE_INTERVAL_MILLIS
@@ -259,7 +280,12 @@ export const make = (options: Options): Effect.Effect<Shape, InvalidConfigError,
         } satisfies Sealed)
       )
 
-    const remember = (cacheKey: string, digest: string, written: AccessToken, invalidatedAt: number | undefined) => {
+    const remember = (
+      cacheKey: string,
+      digest: string,
+      written: AccessToken,
+      invalidatedAt: number | undefined
+    ) => {
       const previous = known.get(cacheKey)
       const token =
         invalidatedAt === undefined
@@ -299,7 +325,8 @@ export const make = (options: Options): Effect.Effect<Shape, InvalidConfigError,
         staleAt: fields.s,
         refreshAt: fields.f,
         scope: fields.c,
-        refreshToken: fields.rt === undefined ? undefined : Redacted.make(fields.rt, { label: "refresh_token" })
+        refreshToken:
+          fields.rt === undefined ? undefined : Redacted.make(fields.rt, { label: "refresh_token" })
       })
       return remember(cacheKey, digest, written, invalidatedAt)
     }
@@ -323,7 +350,9 @@ export const make = (options: Options): Effect.Effect<Shape, InvalidConfigError,
     const get = (cacheKey: string) =>
       attempt(
         "get",
-        Effect.tap(readEntry(cacheKey), (token) => (token === undefined ? Effect.void : local.set(cacheKey, token))),
+        Effect.tap(readEntry(cacheKey), (token) =>
+          token === undefined ? Effect.void : local.set(cacheKey, token)
+        ),
         local.get(cacheKey)
       )
 
@@ -416,7 +445,8 @@ export const make = (options: Options): Effect.Effect<Shape, InvalidConfigError,
           )
           if (result < 0) return "local" as const
           if (result === 0) {
-            if (waited) emit({ type: "lock_waited", at: Date.now(), key: cacheKey, waitMillis: Date.now() - started })
+            if (waited)
+              emit({ type: "lock_waited", at: Date.now(), key: cacheKey, waitMillis: Date.now() - started })
             return "held" as const
           }
           // Held by another instance: sleep until it says it released the lock, or until the
@@ -514,7 +544,8 @@ export const make = (options: Options): Effect.Effect<Shape, InvalidConfigError,
             const after = known.get(cacheKey)
             if (after?.digest !== before?.digest || after?.invalidatedAt !== before?.invalidatedAt) {
               yield* local.set(cacheKey, token)
-              if (after?.digest !== before?.digest) emit({ type: "token_received", at: Date.now(), key: cacheKey, via })
+              if (after?.digest !== before?.digest)
+                emit({ type: "token_received", at: Date.now(), key: cacheKey, via })
               yield* notify(cacheKey, token)
             }
           }),
@@ -530,7 +561,12 @@ export const make = (options: Options): Effect.Effect<Shape, InvalidConfigError,
         } catch {
           return Effect.void
         }
-        if (typeof body !== "object" || body === null || body.o === instanceId || typeof body.k !== "string") {
+        if (
+          typeof body !== "object" ||
+          body === null ||
+          body.o === instanceId ||
+          typeof body.k !== "string"
+        ) {
           return Effect.void
         }
         const cacheKey = body.k
@@ -540,7 +576,8 @@ export const make = (options: Options): Effect.Effect<Shape, InvalidConfigError,
         }
         if (body.t === "set") {
           wake(cacheKey)
-          if (!watchers.has(cacheKey) || typeof body.d !== "string" || typeof body.e !== "string") return Effect.void
+          if (!watchers.has(cacheKey) || typeof body.d !== "string" || typeof body.e !== "string")
+            return Effect.void
           const isNew = known.get(cacheKey)?.digest !== body.d
           const token = entryToken(cacheKey, body.d, body.e, undefined)
           if (token === undefined) return Effect.void

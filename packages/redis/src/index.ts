@@ -68,7 +68,8 @@ export interface RedisStore extends AsyncDisposable {
  */
 export const redisStore = (options: RedisStoreOptions): RedisStore => {
   const problems = RedisTokenStore.validate(options)
-  if (options?.url !== undefined && options.client !== undefined) problems.push("give `url` or `client`, not both")
+  if (options?.url !== undefined && options.client !== undefined)
+    problems.push("give `url` or `client`, not both")
   if (problems.length > 0) throw new InvalidConfigError({ problems })
   // Built once, on first use, for every token source given this store.
   const runtime = ManagedRuntime.make(

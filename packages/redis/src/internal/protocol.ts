@@ -112,25 +112,31 @@ return 1
 ).withReturnType<number>()
 
 /** Takes the lock for `owner` (returns 0), or returns the ms until it expires. */
-export const takeLock = Redis.script((key: string, owner: string, ttlMillis: number) => [key, owner, ttlMillis], {
-  numberOfKeys: 1,
-  lua: `
+export const takeLock = Redis.script(
+  (key: string, owner: string, ttlMillis: number) => [key, owner, ttlMillis],
+  {
+    numberOfKeys: 1,
+    lua: `
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 0 end
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl < 1 then return 1 end
 return ttl
 `
-}).withReturnType<number>()
+  }
+).withReturnType<number>()
 
 /** Extends the lock if `owner` still holds it. Returns 1 when it did. */
-export const renewLock = Redis.script((key: string, owner: string, ttlMillis: number) => [key, owner, ttlMillis], {
-  numberOfKeys: 1,
-  lua: `
+export const renewLock = Redis.script(
+  (key: string, owner: string, ttlMillis: number) => [key, owner, ttlMillis],
+  {
+    numberOfKeys: 1,
+    lua: `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
 `
-}).withReturnType<number>()
+  }
+).withReturnType<number>()
 
 /** Releases the lock if `owner` holds it, and wakes the waiters. Returns 1 when it did. */
 export const releaseLock = Redis.script(
@@ -181,12 +187,15 @@ return wait
 ).withReturnType<number>()
 
 /** Records this instance as alive and returns how many were seen within `ttlMillis`. */
-export const heartbeat = Redis.script((key: string, instance: string, ttlMillis: number) => [key, instance, ttlMillis], {
-  numberOfKeys: 1,
-  lua: `${NOW}
+export const heartbeat = Redis.script(
+  (key: string, instance: string, ttlMillis: number) => [key, instance, ttlMillis],
+  {
+    numberOfKeys: 1,
+    lua: `${NOW}
 redis.call('ZADD', KEYS[1], now, ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) * 2)
 return redis.call('ZCARD', KEYS[1])
 `
-}).withReturnType<number>()
+  }
+).withReturnType<number>()
