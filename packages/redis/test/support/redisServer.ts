@@ -36,7 +36,18 @@ const freePort = async (): Promise<number> => {
 const launch = async (port: number): Promise<ChildProcess> => {
   const child = spawn(
     "redis-server",
-    ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "no"],
+    [
+      "--port",
+      String(port),
+      "--bind",
+      "127.0.0.1",
+      "--save",
+      "",
+      "--appendonly",
+      "no",
+      "--protected-mode",
+      "no"
+    ],
     { stdio: ["ignore", "pipe", "pipe"] }
   )
   let output = ""
