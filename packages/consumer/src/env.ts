@@ -15,7 +15,15 @@ export interface SandboxLike {
 /** The sandbox's API base: `${url}/api` (packages/sandbox/README.md). */
 export const apiOf = (sandbox: SandboxLike): string => `${sandbox.url}/api`
 
-export const snippetEnv = (wex: SandboxLike, wealthcare: SandboxLike): Record<string, string> => {
+/** Where @authfetch/redis's snippets find Redis (a redis-server the test starts). */
+export interface RedisLike {
+  readonly url: string
+}
+
+/** A fixed, test-only encryption key (32 bytes, base64): it seals nothing but the test's tokens. */
+const TEST_ENCRYPTION_KEY = Buffer.alloc(32, 7).toString("base64")
+
+export const snippetEnv = (wex: SandboxLike, wealthcare: SandboxLike, redis: RedisLike): Record<string, string> => {
   const wexClient = wex.clients[0]!
   const wealthcareClient = wealthcare.clients[0]!
   return {
@@ -29,6 +37,9 @@ export const snippetEnv = (wex: SandboxLike, wealthcare: SandboxLike): Record<st
     WEALTHCARE_CLIENT_SECRET: wealthcareClient.clientSecret,
     WEALTHCARE_TOKEN_URL: wealthcare.tokenUrl,
     WEALTHCARE_BASE_URL: apiOf(wealthcare),
+
+    REDIS_URL: redis.url,
+    TOKEN_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEY,
 
     // servers (`ts server` snippets) listen on a free port
     PORT: "0",

@@ -33,6 +33,7 @@ import {
   userEnv,
   type Versions
 } from "../src/app.ts"
+import { type RedisServer, startRedis } from "../../redis/test/support/redisServer.ts"
 import { snippetEnv } from "../src/env.ts"
 import { report, run, serve } from "../src/proc.ts"
 import { NEVER_DISPOSES } from "../src/programs.ts"
@@ -218,7 +219,7 @@ const flavors: ReadonlyArray<Flavor> = ["locked", "newest"]
 
 for (const flavor of flavors) {
   describe(`an app with effect ${flavor === "locked" ? "as locked in the workspace" : "at the newest allowed version"}`, () => {
-    const sandboxes: Array<Sandbox> = []
+    const sandboxes: Array<Sandbox | RedisServer> = []
     /** the app's directory and the snippets' environment, once it is installed and the sandboxes run */
     let ready: Promise<{ readonly dir: string; readonly env: NodeJS.ProcessEnv }> | undefined
     const app = () => {
@@ -232,7 +233,10 @@ for (const flavor of flavors) {
         sandboxes.push(wex)
         const wealthcare = await startSandbox({ profile: "wealthcare" })
         sandboxes.push(wealthcare)
-        return { dir, env: userEnv(snippetEnv(wex, wealthcare)) }
+        // @authfetch/redis's snippets run against a redis-server of their own
+        const redis = await startRedis()
+        sandboxes.push(redis)
+        return { dir, env: userEnv(snippetEnv(wex, wealthcare, redis)) }
       })()
       return ready
     }
@@ -242,7 +246,7 @@ for (const flavor of flavors) {
     }, 600_000)
 
     afterAll(async () => {
-      await Promise.all(sandboxes.map((sandbox) => sandbox.close()))
+      await Promise.all(sandboxes.map((sandbox) => ("close" in sandbox ? sandbox.close() : sandbox.stop())))
     })
 
     it("typechecks every snippet that is not a fragment, and the script below", async () => {

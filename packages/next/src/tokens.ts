@@ -317,7 +317,7 @@ const configProblem = (where: string, name: string, config: unknown): string | u
 const createOptionsProblem = (where: string, options: unknown): string | undefined =>
   options === undefined || (isObject(options) && (options.store === undefined || isObject(options.store)))
     ? undefined
-    : `${where}: \`options\` must be undefined or an object whose \`store\` is a TokenStore layer`
+    : `${where}: \`options\` must be undefined or an object whose \`store\` is a TokenStore layer or a store such as redisStore()`
 
 const keyOf = (where: string, config: TokenSourceConfig): string => {
   try {
