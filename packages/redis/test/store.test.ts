@@ -363,3 +363,40 @@ describe("Redis paused", () => {
     expect(a.events.some((event) => event.type === "store_recovered")).toBe(true)
   })
 })
+
+describe("the documented Redis settings", () => {
+  it("works as the README's ACL user (its keys, its channel, the commands listed) and nothing is refused", async () => {
+    const client = await raw()
+    const prefix = newPrefix()
+    // the README's line, with the test's prefix for the key and channel patterns
+    await client.sendCommand([
+      "ACL",
+      "SETUSER",
+      `u${prefix}`,
+      "on",
+      ">change-me",
+      `~${prefix}:*`,
+      `&${prefix}:*`,
+      "+@read",
+      "+@write",
+      "+@scripting",
+      "+@pubsub",
+      "+ping",
+      "+time",
+      "-@dangerous"
+    ])
+    const url = redis.url.replace("redis://", `redis://u${prefix}:change-me@`)
+    const a = instance(prefix, { url })
+    const b = instance(prefix, { url })
+    const sa = sourceOf(a.store, wexConfig({ rateLimit: { limit: 50, window: "1 minute" } }))
+    const sb = sourceOf(b.store, wexConfig({ rateLimit: { limit: 50, window: "1 minute" } }))
+    const first = await sa.getToken()
+    expect((await sb.getToken()).reveal()).toBe(first.reveal())
+    await sa.invalidate(first)
+    const second = await sa.getToken()
+    await eventually(() => sb.peek()?.reveal() === second.reveal())
+    expect(tokenRequests()).toBe(2)
+    expect([...a.events, ...b.events].filter((event) => event.type === "store_unavailable")).toEqual([])
+    expect(await a.store.isAvailable()).toBe(true)
+  })
+})
