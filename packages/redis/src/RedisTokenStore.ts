@@ -107,6 +107,8 @@ export const PROBE_INTERVAL_MILLIS = 1_000
 /** Longest sleep of a lock waiter between two attempts, should a release message be lost. */
 const MAX_LOCK_WAIT_SLICE_MILLIS = 2_000
 const DEFAULT_RETENTION_MILLIS = 24 * 60 * 60 * 1000
+/** How long the release of a lock request that timed out is retried. */
+const ORPHAN_RELEASE_WINDOW_MILLIS = 60_000
 
 /**
  * The problems of `options`, or none. Never quotes a key.
@@ -461,6 +463,34 @@ export const make = (options: Options): Effect.Effect<Shape, InvalidConfigError,
         }
       })
 
+    const releaseOf = (cacheKey: string, owner: string) =>
+      redis.eval(protocol.releaseLock)(
+        names.lock(cacheKey),
+        owner,
+        names.channel,
+        message({ t: "released", k: cacheKey, o: instanceId })
+      )
+
+    /**
+     * A lock request that timed out may still run when Redis wakes up (a paused Redis
+     * executes what it had received): the lock would then be held by nobody until its
+     * expiry. Its release is sent once Redis answers again; on the same connection it
+     * runs after the request. Owner-checked, so harmless when the lock was never taken.
+     */
+    const releaseOrphan = (cacheKey: string, owner: string) =>
+      Effect.gen(function* () {
+        const until = Date.now() + ORPHAN_RELEASE_WINDOW_MILLIS
+        while (Date.now() < until) {
+          yield* Effect.sleep(Duration.millis(PROBE_INTERVAL_MILLIS))
+          const released = yield* releaseOf(cacheKey, owner).pipe(
+            Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.fail(TIMED_OUT) }),
+            Effect.as(true),
+            Effect.orElseSucceed(() => false)
+          )
+          if (released) return
+        }
+      }).pipe(Effect.forkIn(scope), Effect.asVoid)
+
     const withLock = <A, E, R>(
       cacheKey: string,
       effect: Effect.Effect<A, E, R>,
@@ -472,7 +502,10 @@ export const make = (options: Options): Effect.Effect<Shape, InvalidConfigError,
           const ttlMillis = Math.max(1_000, Math.ceil(lockOptions?.ttlMillis ?? 10_000))
           const owner = `${instanceId}.${randomBytes(6).toString("base64url")}`
           const lock = yield* takeFleetLock(cacheKey, owner, ttlMillis)
-          if (lock === "local") return yield* effect
+          if (lock === "local") {
+            yield* releaseOrphan(cacheKey, owner)
+            return yield* effect
+          }
           // Renewed while the holder works, so the expiry only ever frees the lock of a dead one.
           const renewal = yield* Effect.gen(function* () {
             for (;;) {
@@ -492,15 +525,9 @@ export const make = (options: Options): Effect.Effect<Shape, InvalidConfigError,
             Effect.ensuring(
               Effect.andThen(
                 Fiber.interrupt(renewal),
-                attempt(
-                  "lock",
-                  redis.eval(protocol.releaseLock)(
-                    names.lock(cacheKey),
-                    owner,
-                    names.channel,
-                    message({ t: "released", k: cacheKey, o: instanceId })
-                  ),
-                  Effect.void
+                Effect.flatMap(
+                  attempt("lock", Effect.as(releaseOf(cacheKey, owner), true), Effect.succeed(false)),
+                  (released) => (released ? Effect.void : releaseOrphan(cacheKey, owner))
                 )
               )
             )

@@ -54,7 +54,7 @@ const instance = (prefix: string, extra: Partial<Parameters<typeof redisStore>[0
     ...extra
   })
   opened.push(store)
-  return { store, events }
+  return { store, events, prefix }
 }
 const newPrefix = () => `t${++prefixNo}${randomBytes(3).toString("hex")}`
 
@@ -71,8 +71,9 @@ const sourceOf = (store: RedisStore, config: TokenSourceConfig) => {
   return tokens
 }
 
-const raw = async () => {
-  const client = createClient({ url: redis.url })
+const raw = () => rawOf(redis.url)
+const rawOf = async (url: string) => {
+  const client = createClient({ url })
   client.on("error", () => {})
   await client.connect()
   opened.push({ close: async () => void client.destroy() })
@@ -361,6 +362,36 @@ describe("Redis paused", () => {
     }
     await eventually(() => a.store.isAvailable())
     expect(a.events.some((event) => event.type === "store_recovered")).toBe(true)
+  })
+
+  it("a lock request that timed out in a pause and ran when Redis woke up is released by its owner", async () => {
+    const own = await startRedis()
+    opened.push({ close: () => own.stop() })
+    await using shortLived = await startSandbox({ profile: "wex", tokenTtl: 4 })
+    const a = instance(newPrefix(), { url: own.url, commandTimeoutMillis: 300 })
+    const events: Array<TokenEvent> = []
+    const source = sourceOf(
+      a.store,
+      wexConfig({ tokenUrl: shortLived.tokenUrl, onEvent: (event) => events.push(event) })
+    )
+    await source.getToken()
+    // Refresh ahead (about 2.7 s in) starts with the lock: that request meets the pause.
+    own.pause()
+    try {
+      await eventually(() =>
+        events.some((event) => event.type === "token_acquired" && event.reason === "refresh_ahead")
+      )
+    } finally {
+      own.resume()
+    }
+    const client = await rawOf(own.url)
+    const lockKey = `${a.prefix}:{${source.key}}:lock`
+    // Without its owner's release, the lock would stand for its expiry (10 s) and make the
+    // fleet wait; it is gone within a few probe intervals.
+    await eventually(async () => (await client.exists(lockKey)) === 0, 5_000)
+    expect(a.events.some((event) => event.type === "store_unavailable" && event.operation === "lock")).toBe(
+      true
+    )
   })
 })
 
