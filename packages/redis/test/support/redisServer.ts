@@ -33,21 +33,33 @@ const freePort = async (): Promise<number> => {
   return port
 }
 
-const launch = async (port: number): Promise<ChildProcess> => {
+/** TLS files (PEM paths) to listen with TLS only, on the port. */
+export interface TlsFiles {
+  readonly cert: string
+  readonly key: string
+  readonly ca: string
+}
+
+const launch = async (port: number, tls?: TlsFiles): Promise<ChildProcess> => {
+  const listen = tls
+    ? [
+        "--port",
+        "0",
+        "--tls-port",
+        String(port),
+        "--tls-cert-file",
+        tls.cert,
+        "--tls-key-file",
+        tls.key,
+        "--tls-ca-cert-file",
+        tls.ca,
+        "--tls-auth-clients",
+        "no"
+      ]
+    : ["--port", String(port)]
   const child = spawn(
     "redis-server",
-    [
-      "--port",
-      String(port),
-      "--bind",
-      "127.0.0.1",
-      "--save",
-      "",
-      "--appendonly",
-      "no",
-      "--protected-mode",
-      "no"
-    ],
+    [...listen, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "no"],
     { stdio: ["ignore", "pipe", "pipe"] }
   )
   let output = ""
@@ -75,14 +87,14 @@ const stopped = async (child: ChildProcess, signal: NodeJS.Signals) => {
   await exited
 }
 
-/** Starts a `redis-server` (Debian's; `.ci/run` installs it) on a free port. */
-export const startRedis = async (): Promise<RedisServer> => {
+/** Starts a `redis-server` (Debian's; `.ci/run` installs it) on a free port (with TLS: `rediss://`). */
+export const startRedis = async (options: { readonly tls?: TlsFiles } = {}): Promise<RedisServer> => {
   let port = 0
   let child: ChildProcess | undefined
   for (let tries = 0; child === undefined; tries++) {
     port = await freePort()
     try {
-      child = await launch(port)
+      child = await launch(port, options.tls)
     } catch (error) {
       if (tries >= 4) throw error
     }
@@ -94,11 +106,11 @@ export const startRedis = async (): Promise<RedisServer> => {
   }
   return {
     port,
-    url: `redis://127.0.0.1:${port}`,
+    url: `${options.tls ? "rediss" : "redis"}://127.0.0.1:${port}`,
     kill: () => stopped(current, "SIGKILL"),
     restart: async () => {
       await stopped(current, "SIGKILL")
-      current = await launch(port)
+      current = await launch(port, options.tls)
     },
     pause: () => void current.kill("SIGSTOP"),
     resume: () => void current.kill("SIGCONT"),
