@@ -41,7 +41,8 @@ export const startApp = async (
     [NEXT_BIN, command, "-H", "127.0.0.1", "-p", String(port)],
     {
       cwd: dir,
-      env: { ...process.env, NEXT_TELEMETRY_DISABLED: "1", ...env },
+      // No Redis unless a test asks for it (a developer's own REDIS_URL must not leak in).
+      env: { ...process.env, NEXT_TELEMETRY_DISABLED: "1", REDIS_URL: "", TOKEN_ENCRYPTION_KEYS: "", ...env },
       stdio: ["ignore", "pipe", "pipe"],
       detached: true
     }
