@@ -10,6 +10,8 @@ import { type IncomingHttpHeaders, request } from "node:http"
 import { start } from "./server.ts"
 
 const MiB = 1024 * 1024
+// Tokens in memory whatever the environment says (src/fleet.ts runs the server on Redis).
+delete process.env.REDIS_URL
 const errors: Array<unknown> = []
 const started = await start({ sandbox: true, onError: (error) => errors.push(error) })
 const { port } = new URL(started.url)
