@@ -15,6 +15,7 @@ import http from "node:http"
 import os from "node:os"
 import { Agent, setGlobalDispatcher } from "undici"
 import * as coldBurst from "./cases/coldBurst.mjs"
+import * as fleet from "./cases/fleet.mjs"
 import * as hotPath from "./cases/hotPath.mjs"
 import * as memory from "./cases/memory.mjs"
 import * as proxies from "./cases/proxies.mjs"
@@ -38,9 +39,10 @@ const CASES = [
   ["3", revocation],
   ["4", steadyState],
   ["5", memory],
-  ["6", proxies]
+  ["6", proxies],
+  ["7", fleet]
 ]
-const selected = (process.env.BENCH_CASES ?? "1,2,3,4,5,6").split(",").map((s) => s.trim())
+const selected = (process.env.BENCH_CASES ?? "1,2,3,4,5,6,7").split(",").map((s) => s.trim())
 // Only a full run of every case replaces results/ (the published figures);
 // quick and partial runs write to results/partial/ (git-ignored).
 const complete = !QUICK && CASES.every(([id]) => selected.includes(id))
@@ -111,6 +113,7 @@ context.table(
 for (const [name, pkg] of [
   ["Case 6 proxies", ["@authfetch/express", "express", "@authfetch/next"]],
   ["Case 3 server", ["@authfetch/sandbox"]],
+  ["Case 7 store", ["@authfetch/redis"]],
   ["Connection pool for fetch", ["undici"]]
 ]) {
   print(`${name}: ${pkg.map(versionOf).join(", ")}`)
