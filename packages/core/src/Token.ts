@@ -239,8 +239,7 @@ export const restoreAccessToken = (fields: Omit<AccessTokenFields, "id">): Acces
  *
  * @since 0.1.0
  */
-export const sameToken = (a: AccessToken, b: AccessToken): boolean =>
-  a === b || Redacted.value(a.value) === Redacted.value(b.value)
+export const sameToken = (a: AccessToken, b: AccessToken): boolean => a === b || a.reveal() === b.reveal()
 
 /**
  * A token is fresh, and handed out without waiting, until `staleAt`.
@@ -268,6 +267,9 @@ export const isFresh = (token: AccessToken, now: number): boolean => now < token
  */
 export const isUsable = (token: AccessToken, now: number): boolean => now < token.expiresAt
 
+const rewrap = (value: string | undefined): Redacted.Redacted<string> | undefined =>
+  value === undefined ? undefined : Redacted.make(value, { label: "refresh_token" })
+
 /**
  * The same token, marked expired now: what `invalidate` stores, so that its
  * refresh token survives for the next acquisition.
@@ -277,7 +279,11 @@ export const isUsable = (token: AccessToken, now: number): boolean => now < toke
 export const expire = (token: AccessToken, now: number): AccessToken =>
   new AccessToken({
     ...token,
-    value: token.value,
+    // Read through the token's own methods: a token made by another copy of this module
+    // (a bundler's duplicate, a store built in another bundle) holds its values in that
+    // copy's `Redacted` registry, which this copy cannot read.
+    value: Redacted.make(token.reveal(), { label: "access_token" }),
+    refreshToken: rewrap(token.revealRefreshToken()),
     expiresAt: Math.min(now, token.expiresAt),
     staleAt: Math.min(now, token.staleAt),
     refreshAt: Math.min(now, token.refreshAt)

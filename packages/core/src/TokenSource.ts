@@ -492,7 +492,10 @@ export const make = (
         )
       })
 
-    const acquireShared = (reason: AcquireReason, target?: AccessToken): Effect.Effect<AccessToken, TokenError> =>
+    const acquireShared = (
+      reason: AcquireReason,
+      target?: AccessToken
+    ): Effect.Effect<AccessToken, TokenError> =>
       reason === "refresh_ahead"
         ? Effect.flatMap(startShared(reason, target), Deferred.await)
         : waitingAs(Number.POSITIVE_INFINITY, Effect.flatMap(startShared(reason), Deferred.await))

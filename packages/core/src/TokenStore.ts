@@ -19,9 +19,9 @@
  *
  * @since 0.1.0
  */
-import { Context, Effect, Equal, Layer, type Scope, Semaphore } from "effect"
+import { Context, Effect, Layer, type Scope, Semaphore } from "effect"
 import type { TokenStoreError } from "./Errors.ts"
-import { type AccessToken, expire } from "./Token.ts"
+import { type AccessToken, expire, sameToken } from "./Token.ts"
 
 /**
  * @since 0.1.0
@@ -115,7 +115,7 @@ export const makeMemory: Effect.Effect<Shape> = Effect.sync(() => {
     invalidate: (key, token, now) =>
       Effect.sync(() => {
         const stored = tokens.get(key)
-        if (!stored || !Equal.equals(stored.value, token.value)) return false
+        if (!stored || !sameToken(stored, token)) return false
         tokens.set(key, expire(stored, now))
         return true
       }),

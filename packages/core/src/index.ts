@@ -29,8 +29,8 @@ import { cacheKey, type TokenSourceConfig, validate } from "./Config.ts"
 import { InvalidConfigError } from "./Errors.ts"
 import type { GetTokenOptions } from "./Middleware.ts"
 import type { AccessToken } from "./Token.ts"
-import * as TokenSource from "./TokenSource.ts"
 import type * as TokenBudget from "./TokenBudget.ts"
+import * as TokenSource from "./TokenSource.ts"
 import type * as TokenStore from "./TokenStore.ts"
 
 export * as AuthHttpClient from "./AuthHttpClient.ts"
@@ -119,7 +119,9 @@ export interface CreateOptions {
  *
  * @since 0.1.0
  */
-export type StoreLayer = Layer.Layer<TokenStore.TokenStore> | Layer.Layer<TokenStore.TokenStore | TokenBudget.TokenBudget>
+export type StoreLayer =
+  | Layer.Layer<TokenStore.TokenStore>
+  | Layer.Layer<TokenStore.TokenStore | TokenBudget.TokenBudget>
 
 /**
  * Creates a token source backed by the Effect engine. Throws

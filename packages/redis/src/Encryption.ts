@@ -93,8 +93,12 @@ const decode = (input: KeyInput): Uint8Array | undefined => {
  *
  * @since 0.1.0
  */
-export const parseKeys = (inputs: ReadonlyArray<KeyInput> | undefined): Keys | Array<string> => {
-  if (inputs === undefined || !Array.isArray(inputs) || inputs.length === 0) {
+export const parseKeys = (given: ReadonlyArray<KeyInput> | undefined): Keys | Array<string> => {
+  // Empty entries are left out: `"".split(",")` (an unset variable) or a trailing comma.
+  const inputs = Array.isArray(given)
+    ? given.filter((input) => !(typeof input === "string" && input.trim() === ""))
+    : []
+  if (inputs.length === 0) {
     return [
       "encryptionKeys: at least one key is required (32 random bytes, base64: `openssl rand -base64 32`)"
     ]

@@ -92,8 +92,8 @@ export interface Shape {
   readonly budget: TokenBudget.Shape
   /** this instance's id in the fleet (random; in lock owners and messages) */
   readonly instanceId: string
-  /** whether Redis answered the last command (else the local fallback serves) */
-  readonly isAvailable: () => boolean
+  /** whether Redis answers a command now (it sends one; the answer also ends a fallback) */
+  readonly isAvailable: Effect.Effect<boolean>
   /** the number of instances seen lately (heartbeats), at least `expectedInstances` */
   readonly fleetSize: () => number
 }
@@ -179,6 +179,9 @@ interface Known {
 
 const TIMED_OUT = Symbol("timed out")
 
+/** Operations no caller waits for: they probe Redis but do not decide the fallback. */
+const BACKGROUND: ReadonlySet<StoreOperation> = new Set(["heartbeat", "poll"])
+
 /** A client's own command deadline (node-redis's `TimeoutError`, `TimeoutReadError`). */
 const isTimeout = (error: unknown): boolean => {
   const cause = typeof error === "object" && error !== null && "cause" in error ? error.cause : undefined
@@ -224,7 +227,7 @@ export const make = (options: Options): Effect.Effect<Shape, InvalidConfigError,
       fallback: Effect.Effect<B>
     ): Effect.Effect<A | B> =>
       Effect.suspend(() => {
-        if (downSince !== undefined && Date.now() < retryAt) return fallback
+        if (downSince !== undefined && Date.now() < retryAt && !BACKGROUND.has(operation)) return fallback
         return command.pipe(
           Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.fail(TIMED_OUT) }),
           Effect.matchEffect({
@@ -238,6 +241,9 @@ export const make = (options: Options): Effect.Effect<Shape, InvalidConfigError,
             },
             onFailure: (error) => {
               const at = Date.now()
+              // A late heartbeat or poll (a busy machine) does not switch requests to the
+              // fallback: only a command that a caller waits for does.
+              if (BACKGROUND.has(operation)) return fallback
               if (downSince === undefined) {
                 downSince = at
                 emit({
@@ -679,7 +685,14 @@ export const make = (options: Options): Effect.Effect<Shape, InvalidConfigError,
       store,
       budget,
       instanceId,
-      isAvailable: () => downSince === undefined,
+      isAvailable: Effect.map(
+        attempt(
+          "heartbeat",
+          redis.eval(protocol.heartbeat)(names.instances, instanceId, heartbeatTtl),
+          Effect.succeed(-1)
+        ),
+        (seen) => seen >= 0
+      ),
       fleetSize: () => Math.max(fleetSize, expectedInstances)
     }
   })

@@ -46,7 +46,7 @@ export interface RedisStoreOptions extends RedisTokenStore.Options, RedisClient.
 export interface RedisStore extends AsyncDisposable {
   /** the store and budget services, for `createTokenSource(config, { store })` */
   readonly layer: Layer.Layer<TokenStore.TokenStore | TokenBudget.TokenBudget>
-  /** whether Redis answers (else every instance runs on its local fallback) */
+  /** whether Redis answers a command now (else this instance runs on its local fallback) */
   isAvailable(): Promise<boolean>
   /** closes the Redis connections this store opened; dispose the token sources first */
   close(): Promise<void>
@@ -77,6 +77,9 @@ export const redisStore = (options: RedisStoreOptions): RedisStore => {
   )
   // Validated above: building cannot fail.
   const fleet = Effect.orDie(Effect.map(runtime.contextEffect, (context) => Context.get(context, Fleet)))
+  // Connecting starts now, not at the first token request: a new process's first call
+  // then finds the connection made (a connection costs about a token request on loopback).
+  runtime.runFork(fleet)
   let closed: Promise<void> | undefined
   const close = () => {
     closed ??= runtime.dispose()
@@ -88,7 +91,7 @@ export const redisStore = (options: RedisStoreOptions): RedisStore => {
         Context.make(TokenStore.TokenStore, store).pipe(Context.add(TokenBudget.TokenBudget, budget))
       )
     ),
-    isAvailable: () => Effect.runPromise(Effect.map(fleet, (built) => built.isAvailable())),
+    isAvailable: () => Effect.runPromise(Effect.flatMap(fleet, (built) => built.isAvailable)),
     close,
     [Symbol.asyncDispose]: close
   }

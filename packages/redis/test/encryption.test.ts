@@ -53,6 +53,11 @@ describe("Encryption", () => {
     expect(() => Encryption.keys([])).toThrow(/at least one key/)
   })
 
+  it("an unset variable or a trailing comma: empty entries are left out", () => {
+    expect(() => Encryption.keys("".split(","))).toThrow(/at least one key is required/)
+    expect(Encryption.keys(`${raw.toString("base64")},`.split(",")).ids).toHaveLength(1)
+  })
+
   it("keys print as fingerprints only", () => {
     const printed = [inspect(keys, { depth: 10, showHidden: true }), JSON.stringify(keys), String(keys)].join(
       "\n"
