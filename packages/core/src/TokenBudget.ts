@@ -53,6 +53,14 @@ export interface Shape {
   readonly take: (key: string, limit: Limit) => Effect.Effect<number>
   /** milliseconds until `take` would admit a request for `key`; 0 if now */
   readonly waitFor: (key: string, limit: Limit) => Effect.Effect<number>
+  /**
+   * A request `take` admitted is over (answered, failed or abandoned): its
+   * admission now counts from this moment. The server counted it when it
+   * arrived, some time after the admission (a new connection, a TLS
+   * handshake); the end of the exchange is never earlier than that, so the
+   * window then never admits a request the server would count as one too many.
+   */
+  readonly settle: (key: string) => Effect.Effect<void>
 }
 
 /**
@@ -101,6 +109,8 @@ const waitOf = (log: Log, now: number, limit: Limit): number =>
  * @since 0.1.0
  */
 export const makeWith = (logs: Map<string, Log>): Shape => {
+  /** per client, the admission times of requests not yet settled, oldest first */
+  const pending = new Map<string, Array<number>>()
   const logOf = (key: string): Log => {
     let log = logs.get(key)
     if (log === undefined) {
@@ -124,6 +134,9 @@ export const makeWith = (logs: Map<string, Log>): Shape => {
           const wait = waitOf(log, now, limit)
           if (wait <= 0) {
             log.push(now)
+            const open = pending.get(key)
+            if (open === undefined) pending.set(key, [now])
+            else open.push(now)
             return 0
           }
           return wait
@@ -134,6 +147,24 @@ export const makeWith = (logs: Map<string, Log>): Shape => {
         Effect.sync(() => {
           const log = logs.get(key)
           return log === undefined ? 0 : Math.max(0, waitOf(log, clock.currentTimeMillisUnsafe(), limit))
+        })
+      ),
+    settle: (key) =>
+      Clock.clockWith((clock) =>
+        Effect.sync(() => {
+          // Any open admission of the client will do: each settle moves one to the end of
+          // one exchange, so once all are settled the log holds the exchanges' end times.
+          const admittedAt = pending.get(key)?.shift()
+          if (pending.get(key)?.length === 0) pending.delete(key)
+          const log = logs.get(key)
+          if (admittedAt === undefined || log === undefined) return
+          const index = log.indexOf(admittedAt)
+          if (index < 0) return
+          log.splice(index, 1)
+          const now = Math.max(clock.currentTimeMillisUnsafe(), admittedAt)
+          let at = log.length
+          while (at > 0 && (log[at - 1] as number) > now) at--
+          log.splice(at, 0, now)
         })
       )
   })

@@ -262,7 +262,11 @@ export const make = (
           params,
           maxResponseBytes: config.maxResponseBytes,
           timeout: config.tokenRequestTimeout
-        }).pipe(withTransport)
+        }).pipe(
+          withTransport,
+          // the admission counts from the end of the exchange (see `TokenBudget.settle`)
+          Effect.ensuring(rateLimit ? budget.settle(clientKey) : Effect.void)
+        )
       })
 
     const resolveSecret =

@@ -1,6 +1,8 @@
-import { Duration, Redacted } from "effect"
+import { assert, it as effectIt } from "@effect/vitest"
+import { Duration, Effect, Redacted } from "effect"
+import { TestClock } from "effect/testing"
 import { describe, expect, it } from "vitest"
-import { ClientAuth, Config, Grant, RetryPolicy } from "../src/index.ts"
+import { ClientAuth, Config, Grant, RetryPolicy, TokenBudget } from "../src/index.ts"
 import { redactStream, redactText, spellings } from "../src/internal/redact.ts"
 
 describe("ClientAuth", () => {
@@ -237,4 +239,38 @@ describe("redact (echoed secrets, internal)", () => {
     const out = await new Response(new Response("plain body").body!.pipeThrough(redactStream([]))).text()
     expect(out).toBe("plain body")
   })
+})
+
+describe("TokenBudget", () => {
+  const limit = { limit: 1, windowMillis: 1_000 }
+
+  effectIt.effect(
+    "an admission counts from the end of its exchange once settled (the server counted it on arrival)",
+    () =>
+      Effect.gen(function* () {
+        const budget = TokenBudget.makeWith(new Map())
+        assert.strictEqual(yield* budget.take("cl_a", limit), 0)
+        // the exchange ended 200 ms later: the next admission comes 1 s after that, not after the admission
+        yield* TestClock.adjust("200 millis")
+        yield* budget.settle("cl_a")
+        yield* TestClock.adjust("800 millis")
+        assert.strictEqual(yield* budget.waitFor("cl_a", limit), 200)
+        yield* TestClock.adjust("199 millis")
+        assert.strictEqual(yield* budget.take("cl_a", limit), 1)
+        yield* TestClock.adjust("1 millis")
+        assert.strictEqual(yield* budget.take("cl_a", limit), 0)
+      })
+  )
+
+  effectIt.effect(
+    "without a settle the window counts from the admission; a settle with nothing open changes nothing",
+    () =>
+      Effect.gen(function* () {
+        const budget = TokenBudget.makeWith(new Map())
+        yield* budget.settle("cl_b")
+        assert.strictEqual(yield* budget.take("cl_b", limit), 0)
+        yield* TestClock.adjust("1 second")
+        assert.strictEqual(yield* budget.waitFor("cl_b", limit), 0)
+      })
+  )
 })

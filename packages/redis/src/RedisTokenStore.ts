@@ -648,19 +648,47 @@ export const make = (options: Options): Effect.Effect<Shape, InvalidConfigError,
       windowMillis: limit.windowMillis
     })
     let admission = 0
-    const budgetStep = (clientKey: string, limit: TokenBudget.Limit, take: 0 | 1) =>
-      redis.eval(protocol.takeBudget)(
-        names.budget(clientKey),
-        limit.limit,
-        limit.windowMillis,
-        `${instanceId}.${++admission}`,
-        take
-      )
+    /** per client, the admissions of this instance not yet settled, oldest first */
+    const open = new Map<string, Array<{ readonly member: string; readonly window: number } | "local">>()
+    const opened = (
+      clientKey: string,
+      entry: { readonly member: string; readonly window: number } | "local"
+    ) => {
+      const entries = open.get(clientKey)
+      if (entries === undefined) open.set(clientKey, [entry])
+      else entries.push(entry)
+    }
+    const budgetStep = (clientKey: string, limit: TokenBudget.Limit, member: string, take: 0 | 1) =>
+      redis.eval(protocol.takeBudget)(names.budget(clientKey), limit.limit, limit.windowMillis, member, take)
     const budget = TokenBudget.TokenBudget.of({
       take: (clientKey, limit) =>
-        attempt("budget", budgetStep(clientKey, limit, 1), localBudget.take(clientKey, share(limit))),
+        Effect.suspend(() => {
+          const member = `${instanceId}.${++admission}`
+          return attempt(
+            "budget",
+            Effect.tap(budgetStep(clientKey, limit, member, 1), (wait) =>
+              Effect.sync(() => wait === 0 && opened(clientKey, { member, window: limit.windowMillis }))
+            ),
+            Effect.tap(localBudget.take(clientKey, share(limit)), (wait) =>
+              Effect.sync(() => wait === 0 && opened(clientKey, "local"))
+            )
+          )
+        }),
       waitFor: (clientKey, limit) =>
-        attempt("budget", budgetStep(clientKey, limit, 0), localBudget.waitFor(clientKey, share(limit)))
+        attempt("budget", budgetStep(clientKey, limit, "", 0), localBudget.waitFor(clientKey, share(limit))),
+      settle: (clientKey) =>
+        Effect.suspend(() => {
+          const entries = open.get(clientKey)
+          const entry = entries?.shift()
+          if (entries?.length === 0) open.delete(clientKey)
+          if (entry === undefined) return Effect.void
+          if (entry === "local") return localBudget.settle(clientKey)
+          return attempt(
+            "budget",
+            redis.eval(protocol.settleBudget)(names.budget(clientKey), entry.member, entry.window),
+            Effect.void
+          )
+        })
     })
 
     // --- the poll: alive, fleet size, missed messages ------------------------------------

@@ -186,6 +186,23 @@ return wait
   }
 ).withReturnType<number>()
 
+/**
+ * A request the budget admitted is over: its admission counts from now (Redis
+ * time), never earlier than when the server may have counted it.
+ */
+export const settleBudget = Redis.script(
+  (key: string, member: string, windowMillis: number) => [key, member, windowMillis],
+  {
+    numberOfKeys: 1,
+    lua: `${NOW}
+if redis.call('ZADD', KEYS[1], 'XX', 'CH', now, ARGV[1]) == 1 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 1
+`
+  }
+).withReturnType<number>()
+
 /** Records this instance as alive and returns how many were seen within `ttlMillis`. */
 export const heartbeat = Redis.script(
   (key: string, instance: string, ttlMillis: number) => [key, instance, ttlMillis],
