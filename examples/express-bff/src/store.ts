@@ -10,40 +10,12 @@
  *
  * Errors name the variable, never a key or the URL (it may hold a password).
  */
-import { InvalidConfigError } from "@authfetch/core"
-import { type RedisStore, redisStore, type StoreEvent } from "@authfetch/redis"
+import { type RedisStore, redisStoreFromEnv, type StoreEvent } from "@authfetch/redis"
 
 export const storeFromEnv = (
   env: NodeJS.ProcessEnv = process.env,
   log: (line: string) => void = console.warn
-): RedisStore | undefined => {
-  const url = env.REDIS_URL?.trim()
-  if (!url) return undefined
-  const keys = (env.TOKEN_ENCRYPTION_KEYS ?? "")
-    .split(",")
-    .map((key) => key.trim())
-    .filter((key) => key !== "")
-  if (keys.length === 0) {
-    throw new InvalidConfigError({
-      problems: [
-        "REDIS_URL is set, so TOKEN_ENCRYPTION_KEYS is required: comma-separated keys of 32 random bytes, base64 (`openssl rand -base64 32`), the same on every instance"
-      ]
-    })
-  }
-  try {
-    return redisStore({ url, encryptionKeys: keys, onEvent: (event) => logEvent(event, log) })
-  } catch (error) {
-    // redisStore's problems name `encryptionKeys[i]` (never a value): say which variable that is.
-    if (error instanceof InvalidConfigError) {
-      throw new InvalidConfigError({
-        problems: error.problems.map((problem) =>
-          problem.startsWith("encryptionKeys") ? `TOKEN_ENCRYPTION_KEYS: ${problem}` : problem
-        )
-      })
-    }
-    throw error
-  }
-}
+): RedisStore | undefined => redisStoreFromEnv({ env, onEvent: (event) => logEvent(event, log) })
 
 /** What an operator needs to see: Redis gone and back, entries this instance cannot open. */
 const logEvent = (event: StoreEvent, log: (line: string) => void) => {

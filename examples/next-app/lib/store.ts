@@ -15,47 +15,20 @@
  * `effect` and `@authfetch/core`, and a store of one copy does not work with a
  * token source of another (`lib/wex.ts`).
  */
-import { InvalidConfigError } from "@authfetch/core"
-import { type RedisStore, redisStore } from "@authfetch/redis"
+import { type RedisStore, redisStoreFromEnv } from "@authfetch/redis"
 
 /** A new Redis store from `REDIS_URL` and `TOKEN_ENCRYPTION_KEYS`; throws `InvalidConfigError` naming the variable. */
-const makeStore = (): RedisStore => {
-  const keys = (process.env.TOKEN_ENCRYPTION_KEYS ?? "")
-    .split(",")
-    .map((key) => key.trim())
-    .filter((key) => key !== "")
-  if (keys.length === 0) {
-    throw new InvalidConfigError({
-      problems: [
-        "REDIS_URL is set, so TOKEN_ENCRYPTION_KEYS is required: comma-separated keys of 32 random bytes, base64 (`openssl rand -base64 32`), the same on every instance"
-      ]
-    })
-  }
-  try {
-    return redisStore({
-      url: process.env.REDIS_URL,
-      encryptionKeys: keys,
-      onEvent: (event) => {
-        if (event.type === "store_unavailable")
-          console.warn(`token store: Redis unavailable (${event.reason}): serving tokens from memory`)
-        if (event.type === "store_recovered")
-          console.warn(`token store: Redis is back after ${event.unavailableMillis} ms`)
-        if (event.type === "entry_unreadable")
-          console.warn("token store: a stored token was sealed with a key not in TOKEN_ENCRYPTION_KEYS")
-      }
-    })
-  } catch (error) {
-    // redisStore's problems name `encryptionKeys[i]` (never a value): say which variable that is.
-    if (error instanceof InvalidConfigError) {
-      throw new InvalidConfigError({
-        problems: error.problems.map((problem) =>
-          problem.startsWith("encryptionKeys") ? `TOKEN_ENCRYPTION_KEYS: ${problem}` : problem
-        )
-      })
+const makeStore = (): RedisStore | undefined =>
+  redisStoreFromEnv({
+    onEvent: (event) => {
+      if (event.type === "store_unavailable")
+        console.warn(`token store: Redis unavailable (${event.reason}): serving tokens from memory`)
+      if (event.type === "store_recovered")
+        console.warn(`token store: Redis is back after ${event.unavailableMillis} ms`)
+      if (event.type === "entry_unreadable")
+        console.warn("token store: a stored token was sealed with a key not in TOKEN_ENCRYPTION_KEYS")
     }
-    throw error
-  }
-}
+  })
 
 let store: RedisStore | undefined
 
@@ -70,6 +43,7 @@ export const storeFromEnv = () =>
     ? {
         get layer() {
           store ??= makeStore()
+          if (store === undefined) throw new Error("REDIS_URL was unset after start")
           return store.layer
         }
       }
@@ -85,7 +59,7 @@ export const checkStoreAtStart = (): void => {
   if (!process.env.REDIS_URL) return
   try {
     // Checked, not kept: a store that is never used opens no connection.
-    void makeStore().close()
+    void makeStore()?.close()
   } catch (error) {
     console.error(`next-app: ${error instanceof Error ? error.message : String(error)}`)
     process.exit(1)

@@ -97,5 +97,62 @@ export const redisStore = (options: RedisStoreOptions): RedisStore => {
   }
 }
 
+/**
+ * The variables `redisStoreFromEnv` reads.
+ *
+ * @since 0.1.0
+ */
+export const ENV = {
+  /** `redis://user:password@host:6379`, `rediss://` for TLS */
+  url: "REDIS_URL",
+  /** comma-separated keys of 32 random bytes (base64 or hex); the first seals, all open */
+  encryptionKeys: "TOKEN_ENCRYPTION_KEYS"
+} as const
+
+/**
+ * The fleet store from the environment, for apps that share tokens when
+ * deployed as several instances and keep them in memory otherwise: with
+ * `REDIS_URL`, `redisStore({ url, encryptionKeys })` (keys from
+ * `TOKEN_ENCRYPTION_KEYS`, comma-separated); without it, `undefined` (the
+ * token source's default memory store). Throws `InvalidConfigError` naming the
+ * variable, never its value (a URL may hold a password), when `REDIS_URL` is
+ * set and the keys are missing or not 32 bytes.
+ *
+ * @example
+ * ```ts
+ * const store = redisStoreFromEnv({ onEvent: (event) => console.warn(event.type) })
+ * const tokens = createTokenSource(fromEnv("WEX"), { store })
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const redisStoreFromEnv = (
+  options: Omit<RedisStoreOptions, "url" | "client" | "encryptionKeys"> & {
+    readonly env?: Readonly<Record<string, string | undefined>> | undefined
+  } = {}
+): RedisStore | undefined => {
+  const { env = process.env, ...rest } = options
+  const url = env[ENV.url]?.trim()
+  if (!url) return undefined
+  const encryptionKeys = (env[ENV.encryptionKeys] ?? "").split(",")
+  if (encryptionKeys.every((key) => key.trim() === "")) {
+    throw new InvalidConfigError({
+      problems: [
+        `${ENV.url} is set, so ${ENV.encryptionKeys} is required: comma-separated keys of 32 random bytes, base64 (\`openssl rand -base64 32\`), the same on every instance`
+      ]
+    })
+  }
+  try {
+    return redisStore({ ...rest, url, encryptionKeys })
+  } catch (error) {
+    if (!(error instanceof InvalidConfigError)) throw error
+    throw new InvalidConfigError({
+      problems: error.problems.map((problem) =>
+        problem.startsWith("encryptionKeys") ? `${ENV.encryptionKeys}: ${problem}` : problem
+      )
+    })
+  }
+}
+
 /** The built store of a `redisStore`. */
 class Fleet extends Context.Service<Fleet, RedisTokenStore.Shape>()("@authfetch/redis/Fleet") {}

@@ -1,7 +1,8 @@
 import { randomBytes } from "node:crypto"
 import { inspect } from "node:util"
+import { InvalidConfigError } from "@authfetch/core"
 import { describe, expect, it } from "vitest"
-import { Encryption } from "../src/index.ts"
+import { Encryption, redisStoreFromEnv } from "../src/index.ts"
 
 const raw = randomBytes(32)
 const keys = Encryption.keys([raw.toString("base64")])
@@ -72,5 +73,35 @@ describe("Encryption", () => {
     const digest = Encryption.digest("eyJhbGciOi.token.value")
     expect(digest).toHaveLength(32)
     expect(digest).not.toContain("token")
+  })
+})
+
+describe("redisStoreFromEnv", () => {
+  it("no REDIS_URL: no store (memory); REDIS_URL without keys or with a bad one: refused, naming the variable, never a value", async () => {
+    expect(redisStoreFromEnv({ env: {} })).toBeUndefined()
+    expect(() => redisStoreFromEnv({ env: { REDIS_URL: "redis://u:hunter2@127.0.0.1:1" } })).toThrow(
+      /REDIS_URL is set, so TOKEN_ENCRYPTION_KEYS is required/
+    )
+    const bad = randomBytes(20).toString("base64")
+    let message = ""
+    try {
+      redisStoreFromEnv({
+        env: {
+          REDIS_URL: "redis://u:hunter2@127.0.0.1:1",
+          TOKEN_ENCRYPTION_KEYS: `${raw.toString("base64")},${bad}`
+        }
+      })
+    } catch (error) {
+      expect(error).toBeInstanceOf(InvalidConfigError)
+      message = (error as Error).message
+    }
+    expect(message).toContain("TOKEN_ENCRYPTION_KEYS: encryptionKeys[1] is not 32 bytes")
+    expect(message).not.toContain(bad)
+    expect(message).not.toContain("hunter2")
+    const store = redisStoreFromEnv({
+      env: { REDIS_URL: "redis://127.0.0.1:1", TOKEN_ENCRYPTION_KEYS: raw.toString("base64") }
+    })
+    expect(store).toBeDefined()
+    await store?.close()
   })
 })
