@@ -15,6 +15,7 @@ import { once } from "node:events"
 import { createServer } from "node:net"
 import { fileURLToPath } from "node:url"
 import { DEFAULT_CLIENT, startSandbox } from "@authfetch/sandbox"
+import { checks } from "./checks.ts"
 
 const SERVER = fileURLToPath(new URL("./server.ts", import.meta.url))
 
@@ -121,21 +122,7 @@ const refused = async (env: Record<string, string>) => {
   return { code, output: output() }
 }
 
-let passed = 0
-let failed = 0
-const check = async (name: string, run: () => Promise<void>) => {
-  try {
-    await run()
-    passed++
-    console.log(`  ok    ${name}`)
-  } catch (error) {
-    failed++
-    console.log(`  FAIL  ${name}: ${error instanceof Error ? error.message : String(error)}`)
-  }
-}
-const expect = (condition: boolean, what: string) => {
-  if (!condition) throw new Error(what)
-}
+const { check, expect, counts, exitCode } = checks()
 
 /** `n` proxied reads and one summary through `instance`, all at once; the statuses. */
 const traffic = (instance: Instance, n: number) =>
@@ -244,6 +231,6 @@ try {
 }
 
 console.log(
-  `\nexpress-bff fleet: ${passed} passed, ${failed} failed (${((performance.now() - startedAt) / 1000).toFixed(1)} s)`
+  `\nexpress-bff fleet: ${counts.passed} passed, ${counts.failed} failed (${((performance.now() - startedAt) / 1000).toFixed(1)} s)`
 )
-process.exit(failed === 0 && passed > 0 ? 0 : 1)
+process.exit(exitCode())

@@ -7,6 +7,7 @@
  */
 import { createHash } from "node:crypto"
 import { type IncomingHttpHeaders, request } from "node:http"
+import { checks } from "./checks.ts"
 import { start } from "./server.ts"
 
 const MiB = 1024 * 1024
@@ -64,21 +65,7 @@ function* bytes(total: number): Generator<Uint8Array> {
   }
 }
 
-let passed = 0
-let failed = 0
-const check = async (name: string, run: () => Promise<void>) => {
-  try {
-    await run()
-    passed++
-    console.log(`  ok    ${name}`)
-  } catch (error) {
-    failed++
-    console.log(`  FAIL  ${name}: ${error instanceof Error ? error.message : String(error)}`)
-  }
-}
-const expect = (condition: boolean, what: string) => {
-  if (!condition) throw new Error(what)
-}
+const { check, expect, counts, exitCode } = checks()
 const expectProblem = (reply: Reply, status: number) => {
   expect(reply.status === status, `status ${reply.status}, expected ${status}`)
   expect(
@@ -220,7 +207,7 @@ await check(
 )
 
 await started.close()
-console.log(`\nexpress-bff: ${passed} passed, ${failed} failed`)
+console.log(`\nexpress-bff: ${counts.passed} passed, ${counts.failed} failed`)
 if (errors.length > 0)
   console.log(`(${errors.length} errors went to onError: the proxy's refusals, the 400 and the 502 checks)`)
-process.exit(failed === 0 && passed > 0 ? 0 : 1)
+process.exit(exitCode())
