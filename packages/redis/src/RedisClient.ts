@@ -155,7 +155,12 @@ export const make = (options: Options = {}): Effect.Effect<Redis.Redis["Service"
         Effect.tryPromise({
           try: async () => {
             await connecting()
-            return (await target.sendCommand([command, ...args], { timeout, rejectInFlight: true })) as A
+            // node-redis's own deadline is a backstop that frees its queue; the store's own
+            // (which tells a blocked process from a slow Redis) decides first.
+            return (await target.sendCommand([command, ...args], {
+              timeout: timeout + 10_000,
+              rejectInFlight: true
+            })) as A
           },
           catch: (cause) => new Redis.RedisError({ cause })
         })

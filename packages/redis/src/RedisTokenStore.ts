@@ -179,6 +179,32 @@ interface Known {
 
 const TIMED_OUT = Symbol("timed out")
 
+/**
+ * The deadline of a command. A deadline timer that fires after the event loop
+ * was blocked (a busy process: a cold burst, a large JSON parse) runs before
+ * the reply that has been waiting on the socket is read; so when it fires, the
+ * loop turns once more (an I/O poll) before the command counts as timed out.
+ * A blocked process is not a slow Redis.
+ */
+const withDeadline =
+  (millis: number) =>
+  <A, E, R>(command: Effect.Effect<A, E, R>): Effect.Effect<A, E | typeof TIMED_OUT, R> =>
+    Effect.raceFirst(
+      command,
+      Effect.callback<never, typeof TIMED_OUT>((resume) => {
+        let immediate: ReturnType<typeof setImmediate> | undefined
+        const timer = setTimeout(() => {
+          immediate = setImmediate(() => {
+            immediate = setImmediate(() => resume(Effect.fail(TIMED_OUT)))
+          })
+        }, millis)
+        return Effect.sync(() => {
+          clearTimeout(timer)
+          if (immediate !== undefined) clearImmediate(immediate)
+        })
+      })
+    )
+
 /** Operations no caller waits for: they probe Redis but do not decide the fallback. */
 const BACKGROUND: ReadonlySet<StoreOperation> = new Set(["heartbeat", "poll"])
 
@@ -206,7 +232,7 @@ export const make = (options: Options): Effect.Effect<Shape, InvalidConfigError,
     const keys = Encryption.parseKeys(options.encryptionKeys) as Encryption.Keys
     const redis = yield* Redis.Redis
     const names = protocol.keyNames(options.prefix ?? "authfetch")
-    const timeout = Duration.millis(options.commandTimeoutMillis ?? DEFAULT_COMMAND_TIMEOUT_MILLIS)
+    const timeoutMillis = options.commandTimeoutMillis ?? DEFAULT_COMMAND_TIMEOUT_MILLIS
     const pollInterval = options.pollIntervalMillis ?? DEFAULT_POLL_INTERVAL_MILLIS
     const retention = options.refreshTokenRetentionMillis ?? DEFAULT_RETENTION_MILLIS
     const expectedInstances = Math.ceil(options.expectedInstances ?? 1)
@@ -229,7 +255,7 @@ export const make = (options: Options): Effect.Effect<Shape, InvalidConfigError,
       Effect.suspend(() => {
         if (downSince !== undefined && Date.now() < retryAt && !BACKGROUND.has(operation)) return fallback
         return command.pipe(
-          Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.fail(TIMED_OUT) }),
+          withDeadline(timeoutMillis),
           Effect.matchEffect({
             onSuccess: (value) => {
               if (downSince !== undefined) {
@@ -489,7 +515,7 @@ export const make = (options: Options): Effect.Effect<Shape, InvalidConfigError,
         while (Date.now() < until) {
           yield* Effect.sleep(Duration.millis(PROBE_INTERVAL_MILLIS))
           const released = yield* releaseOf(cacheKey, owner).pipe(
-            Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.fail(TIMED_OUT) }),
+            withDeadline(timeoutMillis),
             Effect.as(true),
             Effect.orElseSucceed(() => false)
           )

@@ -431,3 +431,24 @@ describe("the documented Redis settings", () => {
     expect(await a.store.isAvailable()).toBe(true)
   })
 })
+
+describe("a busy process is not a slow Redis", () => {
+  it("a reply that arrived while the event loop was blocked past the deadline counts: no fallback", async () => {
+    const prefix = newPrefix()
+    const a = instance(prefix, { commandTimeoutMillis: 200 })
+    expect(await a.store.isAvailable()).toBe(true)
+    const source = sourceOf(a.store, wexConfig())
+    await source.getToken()
+    const token = source.peek() as AccessToken
+    // A 401: the invalidation and the next acquisition go to Redis while this process is
+    // blocked (a busy loop three times the deadline) right after sending.
+    const invalidated = source.invalidate(token)
+    const until = Date.now() + 600
+    while (Date.now() < until) {
+      // blocked, as by a burst of synchronous work
+    }
+    await invalidated
+    await source.getToken()
+    expect(a.events.filter((event) => event.type === "store_unavailable")).toEqual([])
+  })
+})
