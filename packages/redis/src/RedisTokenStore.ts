@@ -180,11 +180,12 @@ interface Known {
 const TIMED_OUT = Symbol("timed out")
 
 /**
- * The deadline of a command. A deadline timer that fires after the event loop
- * was blocked (a busy process: a cold burst, a large JSON parse) runs before
- * the reply that has been waiting on the socket is read; so when it fires, the
- * loop turns once more (an I/O poll) before the command counts as timed out.
- * A blocked process is not a slow Redis.
+ * The deadline of a command, counted in time the process could run. A timer
+ * that fires after the event loop was blocked (a busy process: a cold burst, a
+ * large JSON parse) fires late, before the replies that arrived meanwhile are
+ * read: the time it was late did not let the command progress, so it is given
+ * again (up to ten deadlines in all), and a last loop turn reads what is
+ * waiting. A blocked process is not a slow Redis.
  */
 const withDeadline =
   (millis: number) =>
@@ -192,18 +193,30 @@ const withDeadline =
     Effect.raceFirst(
       command,
       Effect.callback<never, typeof TIMED_OUT>((resume) => {
+        let timer: ReturnType<typeof setTimeout> | undefined
         let immediate: ReturnType<typeof setImmediate> | undefined
-        const timer = setTimeout(() => {
-          immediate = setImmediate(() => {
+        let extended = 0
+        const arm = (after: number) => {
+          const due = performance.now() + after
+          timer = setTimeout(() => {
+            const late = performance.now() - due
+            if (late > LATE_TIMER_MILLIS && extended < millis * 9) {
+              extended += late
+              return arm(late)
+            }
             immediate = setImmediate(() => resume(Effect.fail(TIMED_OUT)))
-          })
-        }, millis)
+          }, after)
+        }
+        arm(millis)
         return Effect.sync(() => {
           clearTimeout(timer)
           if (immediate !== undefined) clearImmediate(immediate)
         })
       })
     )
+
+/** A timer this late means the event loop was blocked, not that time passed for Redis. */
+const LATE_TIMER_MILLIS = 25
 
 /** Operations no caller waits for: they probe Redis but do not decide the fallback. */
 const BACKGROUND: ReadonlySet<StoreOperation> = new Set(["heartbeat", "poll"])
