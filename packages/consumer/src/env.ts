@@ -23,7 +23,11 @@ export interface RedisLike {
 /** A fixed, test-only encryption key (32 bytes, base64): it seals nothing but the test's tokens. */
 const TEST_ENCRYPTION_KEY = Buffer.alloc(32, 7).toString("base64")
 
-export const snippetEnv = (wex: SandboxLike, wealthcare: SandboxLike, redis: RedisLike): Record<string, string> => {
+export const snippetEnv = (
+  wex: SandboxLike,
+  wealthcare: SandboxLike,
+  redis: RedisLike
+): Record<string, string> => {
   const wexClient = wex.clients[0]!
   const wealthcareClient = wealthcare.clients[0]!
   return {

@@ -20,6 +20,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { type Sandbox, startSandbox } from "@authfetch/sandbox"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { type RedisServer, startRedis } from "../../redis/test/support/redisServer.ts"
 import {
   binOf,
   install,
@@ -33,7 +34,6 @@ import {
   userEnv,
   type Versions
 } from "../src/app.ts"
-import { type RedisServer, startRedis } from "../../redis/test/support/redisServer.ts"
 import { snippetEnv } from "../src/env.ts"
 import { report, run, serve } from "../src/proc.ts"
 import { NEVER_DISPOSES } from "../src/programs.ts"
