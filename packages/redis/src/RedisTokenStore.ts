@@ -215,6 +215,9 @@ const withDeadline =
       })
     )
 
+/** How much longer the shared budget's window is than the provider's: 1 % (600 ms a minute). */
+const CLOCK_RATE_GUARD = 0.01
+
 /** A timer this late means the event loop was blocked, not that time passed for Redis. */
 const LATE_TIMER_MILLIS = 25
 
@@ -686,6 +689,12 @@ export const make = (options: Options): Effect.Effect<Shape, InvalidConfigError,
       limit: Math.max(1, Math.floor(limit.limit / Math.max(fleetSize, expectedInstances))),
       windowMillis: limit.windowMillis
     })
+    /**
+     * The window on Redis's clock, lengthened by `CLOCK_RATE_GUARD`: the provider counts on its
+     * own clock, and clocks of two machines do not run at exactly the same rate (seen here:
+     * the 101st request of a minute on Redis time arrived inside the server's minute).
+     */
+    const guarded = (limit: TokenBudget.Limit) => Math.ceil(limit.windowMillis * (1 + CLOCK_RATE_GUARD))
     let admission = 0
     /** per client, the admissions of this instance not yet settled, oldest first */
     const open = new Map<string, Array<{ readonly member: string; readonly window: number } | "local">>()
@@ -698,7 +707,7 @@ export const make = (options: Options): Effect.Effect<Shape, InvalidConfigError,
       else entries.push(entry)
     }
     const budgetStep = (clientKey: string, limit: TokenBudget.Limit, member: string, take: 0 | 1) =>
-      redis.eval(protocol.takeBudget)(names.budget(clientKey), limit.limit, limit.windowMillis, member, take)
+      redis.eval(protocol.takeBudget)(names.budget(clientKey), limit.limit, guarded(limit), member, take)
     const budget = TokenBudget.TokenBudget.of({
       take: (clientKey, limit) =>
         Effect.suspend(() => {
@@ -706,7 +715,7 @@ export const make = (options: Options): Effect.Effect<Shape, InvalidConfigError,
           return attempt(
             "budget",
             Effect.tap(budgetStep(clientKey, limit, member, 1), (wait) =>
-              Effect.sync(() => wait === 0 && opened(clientKey, { member, window: limit.windowMillis }))
+              Effect.sync(() => wait === 0 && opened(clientKey, { member, window: guarded(limit) }))
             ),
             Effect.tap(localBudget.take(clientKey, share(limit)), (wait) =>
               Effect.sync(() => wait === 0 && opened(clientKey, "local"))

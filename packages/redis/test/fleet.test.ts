@@ -299,15 +299,17 @@ describe("Redis failing is not an outage", () => {
     // Paused for 5 s, and every token revoked meanwhile: commands time out, instances fall
     // back, and return once Redis answers again.
     const pausedAt = Date.now()
+    // taken before SIGCONT: the queued commands are answered (and recovery reported) at once
+    let resumedAt = Number.POSITIVE_INFINITY
     env.redis.pause()
     try {
       env.sandbox.revokeAll()
       await eventually(everyWorker("store_unavailable", pausedAt), 4_500, () => summary(fleet, env))
       await sleep(pausedAt + 5_000 - Date.now())
     } finally {
+      resumedAt = Date.now()
       env.redis.resume()
     }
-    const resumedAt = Date.now()
     await eventually(everyWorker("store_recovered", resumedAt), 20_000, () => summary(fleet, env))
     expect(
       storeEventsOf(fleet.workers, "store_unavailable").filter(

@@ -15,9 +15,11 @@ import { fileURLToPath } from "node:url"
 import type { TokenEvent } from "@authfetch/core"
 import { createClient } from "@redis/client"
 import type { StoreEvent } from "../../src/index.ts"
-import type { CallStats, ChurnStats, Command, WorkerConfig, WorkerMessage } from "./fleetWorker.ts"
+import { type CallStats, mergeCalls } from "./callStats.ts"
+import type { ChurnStats, Command, WorkerConfig, WorkerMessage } from "./fleetWorker.ts"
 
 export type { CallStats, ChurnStats, Secrets, WorkerConfig } from "./fleetWorker.ts"
+export { mergeCalls }
 
 const WORKER = fileURLToPath(new URL("./fleetWorker.ts", import.meta.url))
 
@@ -99,30 +101,6 @@ const startWorker = (index: number, config: WorkerConfig): Promise<Worker> => {
     })
     child.once("exit", () => reject(died()))
   })
-}
-
-export const mergeCalls = (all: ReadonlyArray<CallStats>): CallStats => {
-  const merged: CallStats = {
-    calls: 0,
-    ok: 0,
-    failures: {},
-    maxLatencyMs: 0,
-    maxTokenWaitMs: 0,
-    maxLoopDelayMs: 0,
-    firstUse: {}
-  }
-  for (const stats of all) {
-    merged.calls += stats.calls
-    merged.ok += stats.ok
-    for (const [tag, n] of Object.entries(stats.failures))
-      merged.failures[tag] = (merged.failures[tag] ?? 0) + n
-    merged.maxLatencyMs = Math.max(merged.maxLatencyMs, stats.maxLatencyMs)
-    merged.maxTokenWaitMs = Math.max(merged.maxTokenWaitMs, stats.maxTokenWaitMs)
-    merged.maxLoopDelayMs = Math.max(merged.maxLoopDelayMs, stats.maxLoopDelayMs)
-    for (const [print, at] of Object.entries(stats.firstUse))
-      merged.firstUse[print] = Math.min(merged.firstUse[print] ?? Infinity, at)
-  }
-  return merged
 }
 
 export const mergeChurn = (all: ReadonlyArray<ChurnStats>): ChurnStats => {

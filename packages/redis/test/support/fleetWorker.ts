@@ -20,6 +20,7 @@ import {
   type TokenSourceConfig
 } from "@authfetch/core"
 import { redisStore, type StoreEvent } from "../../src/index.ts"
+import { type CallStats, newCallStats } from "./callStats.ts"
 
 export interface WorkerConfig {
   readonly redisUrl: string
@@ -61,19 +62,7 @@ export type Command =
   /** disposes the source, closes the store, exits */
   | { readonly op: "close" }
 
-export interface CallStats {
-  calls: number
-  ok: number
-  /** failed calls (a throw, or a status other than 200) by error tag or `status_<n>` */
-  failures: Record<string, number>
-  maxLatencyMs: number
-  /** the longest time from a call's start to its first send (the wait for a token) */
-  maxTokenWaitMs: number
-  /** the longest the event loop was blocked meanwhile (a loaded machine's, not the engine's, delay) */
-  maxLoopDelayMs: number
-  /** per token fingerprint (first 8 hex of SHA-256, as the sandbox's): the earliest start of a call that sent it */
-  firstUse: Record<string, number>
-}
+export type { CallStats }
 
 export interface ChurnStats {
   admitted: number
@@ -204,15 +193,6 @@ const fail = (failures: Record<string, number>, error: unknown) => {
   send({ type: "failure", tag, example: String(error).slice(0, 300) })
 }
 
-const newCallStats = (): CallStats => ({
-  calls: 0,
-  ok: 0,
-  failures: {},
-  maxLatencyMs: 0,
-  maxTokenWaitMs: 0,
-  maxLoopDelayMs: 0,
-  firstUse: {}
-})
 const loopDelay = monitorEventLoopDelay({ resolution: 10 })
 loopDelay.enable()
 /** The event loop's longest delay since the last reading. */
