@@ -40,20 +40,15 @@
  * @since 0.1.0
  */
 import { randomBytes } from "node:crypto"
-import { type AccessToken, InvalidConfigError, Token, TokenBudget, TokenStore } from "@authfetch/core"
 import {
-  Context,
-  Deferred,
-  Duration,
-  Effect,
-  Exit,
-  Fiber,
-  Layer,
-  Queue,
-  Redacted,
-  type Scope,
-  Semaphore
-} from "effect"
+  type AccessToken,
+  InvalidConfigError,
+  Token,
+  TokenBudget,
+  TokenStore,
+  type TokenStoreError
+} from "@authfetch/core"
+import { Context, Deferred, Duration, Effect, Exit, Fiber, Layer, Queue, Redacted, type Scope } from "effect"
 import { Redis } from "effect/persistence"
 import * as Encryption from "./Encryption.ts"
 import { emitTo, type StoreEvent, type StoreOperation } from "./Events.ts"
@@ -454,15 +449,6 @@ export const make = (options: Options): Effect.Effect<Shape, InvalidConfigError,
 
     // --- the lock ------------------------------------------------------------------------
 
-    const localLocks = new Map<string, Semaphore.Semaphore>()
-    const localLockOf = (cacheKey: string) => {
-      let lock = localLocks.get(cacheKey)
-      if (lock === undefined) {
-        lock = Semaphore.makeUnsafe(1)
-        localLocks.set(cacheKey, lock)
-      }
-      return lock
-    }
     /** Woken when a message says the lock of a key may be free (released, or a token written). */
     const wakers = new Map<string, Deferred.Deferred<void>>()
     const wakerOf = (cacheKey: string) => {
@@ -543,9 +529,10 @@ export const make = (options: Options): Effect.Effect<Shape, InvalidConfigError,
       cacheKey: string,
       effect: Effect.Effect<A, E, R>,
       lockOptions?: TokenStore.LockOptions
-    ): Effect.Effect<A, E, R> =>
-      Semaphore.withPermit(
-        localLockOf(cacheKey),
+    ): Effect.Effect<A, E | TokenStoreError, R> =>
+      // the memory store's lock first: one contender per process for the fleet's lock
+      memory.withLock(
+        cacheKey,
         Effect.gen(function* () {
           const ttlMillis = Math.max(1_000, Math.ceil(lockOptions?.ttlMillis ?? 10_000))
           const owner = `${instanceId}.${randomBytes(6).toString("base64url")}`
