@@ -8,8 +8,12 @@
  * clients it is used to test.
  *
  * Routes:
- * - wex: `POST /authorize`; wealthcare: `POST /connect/token`, `GET
- *   /connect/authorize`, `GET /.well-known/oauth-authorization-server`;
+ * - wex: `POST /authorize`;
+ * - wealthcare: `POST /connect/token`, `GET|POST /connect/authorize` (the
+ *   sign-in page and its form), `POST /connect/revocation` (RFC 7009), `GET
+ *   /connect/userinfo`, `GET /connect/endsession`, `GET
+ *   /.well-known/openid-configuration` and `/.well-known/oauth-authorization-server`
+ *   (the same metadata), `GET /.well-known/jwks.json`;
  * - both: `/api/v1/...`, `/admin/...`, and the page at `GET /`.
  *
  * The sandbox's clock is `Date.now()` plus `faults.clockOffsetSeconds`: its
@@ -38,11 +42,27 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net"
 import { handleAdmin } from "./internal/admin.ts"
 import { handleApi, seedClaims } from "./internal/api.ts"
+import { handleAuthorize } from "./internal/authorize.ts"
 import type { ClaimsState, Context, RequestLog, ResolvedClient } from "./internal/context.ts"
-import { EndpointFaultState, SlidingWindowLimiter, validateFaults } from "./internal/faults.ts"
-import { sendJson, sendProblem } from "./internal/http.ts"
-import { handleAuthorize, handleToken } from "./internal/oauth.ts"
+import {
+  EndpointFaultState,
+  InvalidGrantState,
+  SlidingWindowLimiter,
+  validateFaults
+} from "./internal/faults.ts"
+import { sendProblem } from "./internal/http.ts"
+import { newSigningKey, type SigningKey } from "./internal/jwt.ts"
+import { handleToken } from "./internal/oauth.ts"
+import {
+  handleEndSession,
+  handleMetadata,
+  handleUserinfo,
+  METADATA_PATHS,
+  RESERVED_CLAIMS
+} from "./internal/oidc.ts"
 import { sendPage } from "./internal/page.ts"
+import { PendingRequests } from "./internal/pending.ts"
+import { handleRevocation } from "./internal/revocation.ts"
 import { Registry } from "./internal/tokens.ts"
 import type {
   Faults,
@@ -69,7 +89,8 @@ import type {
 export const DEFAULT_CLIENT = { clientId: "sandbox-client", clientSecret: "sandbox-secret" } as const
 
 /**
- * The resource owner every WealthCare sandbox knows unless told otherwise.
+ * The resource owner every WealthCare sandbox knows unless told otherwise
+ * (then also named "Sandbox User", with the email sandbox-user@example.com).
  *
  * @example
  * ```ts
@@ -91,6 +112,24 @@ export const DEFAULT_USER = { username: "sandbox-user", password: "sandbox-passw
  * @since 0.1.0
  */
 export const WEALTHCARE_SCOPES: ReadonlyArray<string> = ["bensoft_api", "mbi_api", "offline_access"]
+
+/**
+ * The OpenID Connect scopes of the WealthCare profile (OIDC Core section
+ * 5.4): `openid` yields an ID token after a sign-in and opens the userinfo
+ * endpoint; `profile` adds `name` and `preferred_username`, `email` adds
+ * `email` and `email_verified`. A client may ask for them by default, besides
+ * `WEALTHCARE_SCOPES`; a request without a `scope` parameter is not granted
+ * them (it is a plain OAuth 2.0 request).
+ *
+ * @example
+ * ```ts
+ * const scope = [...WEALTHCARE_SCOPES, ...WEALTHCARE_OIDC_SCOPES].join(" ")
+ * // "bensoft_api mbi_api offline_access openid profile email"
+ * ```
+ *
+ * @since 0.2.0
+ */
+export const WEALTHCARE_OIDC_SCOPES: ReadonlyArray<string> = ["openid", "profile", "email"]
 
 const PROFILE_GRANTS: Record<"wex" | "wealthcare", ReadonlyArray<SandboxGrant>> = {
   wex: ["client_credentials"],
@@ -155,13 +194,68 @@ const checkOptions = (options: SandboxOptions): void => {
       ids.add(client.clientId)
     }
   }
+  if (options.users !== undefined) checkUsers(options.users)
+  if (options.autoApprove !== undefined && typeof options.autoApprove !== "boolean") {
+    throw new TypeError("startSandbox: autoApprove must be a boolean")
+  }
   if (options.faults !== undefined) validateFaults(options.faults)
+}
+
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what is refused
+const CONTROL = /[\u0000-\u001f\u007f]/
+
+const checkUsers = (users: unknown): void => {
+  if (!Array.isArray(users) || users.length === 0) {
+    throw new TypeError("startSandbox: users must be a non-empty array")
+  }
+  const names = new Set<string>()
+  for (const user of users as Array<SandboxUser>) {
+    if (typeof user !== "object" || user === null)
+      throw new TypeError("startSandbox: every user must be an object")
+    // the sign-in form refuses control characters (strict form decoding), so such a user could never sign in
+    if (typeof user.username !== "string" || user.username.length === 0 || CONTROL.test(user.username)) {
+      throw new TypeError("startSandbox: every user needs a non-empty username without control characters")
+    }
+    if (typeof user.password !== "string" || user.password.length === 0 || CONTROL.test(user.password)) {
+      throw new TypeError(
+        `startSandbox: user ${user.username} needs a non-empty password without control characters`
+      )
+    }
+    if (names.has(user.username)) throw new TypeError(`startSandbox: user ${user.username} is listed twice`)
+    names.add(user.username)
+    for (const field of ["name", "email"] as const) {
+      if (user[field] !== undefined && typeof user[field] !== "string") {
+        throw new TypeError(`startSandbox: user ${user.username}: ${field} must be a string`)
+      }
+    }
+    if (user.claims !== undefined) {
+      if (typeof user.claims !== "object" || user.claims === null || Array.isArray(user.claims)) {
+        throw new TypeError(`startSandbox: user ${user.username}: claims must be an object`)
+      }
+      for (const [name, value] of Object.entries(user.claims)) {
+        if (RESERVED_CLAIMS.includes(name)) {
+          throw new TypeError(
+            `startSandbox: user ${user.username}: the claim "${name}" is set by the sandbox (or by the user's name and email fields)`
+          )
+        }
+        if (
+          value === undefined ||
+          typeof value === "function" ||
+          typeof value === "symbol" ||
+          typeof value === "bigint"
+        ) {
+          throw new TypeError(`startSandbox: user ${user.username}: the claim "${name}" must be a JSON value`)
+        }
+      }
+    }
+  }
 }
 
 const resolveClient = (profile: "wex" | "wealthcare", client: SandboxClient): ResolvedClient => ({
   clientId: client.clientId,
   clientSecret: client.clientSecret,
-  scopes: client.scopes ?? (profile === "wealthcare" ? WEALTHCARE_SCOPES : []),
+  scopes:
+    client.scopes ?? (profile === "wealthcare" ? [...WEALTHCARE_SCOPES, ...WEALTHCARE_OIDC_SCOPES] : []),
   grants: new Set(client.grants ?? PROFILE_GRANTS[profile]),
   redirectUris: client.redirectUris ?? (profile === "wealthcare" ? DEFAULT_REDIRECT_URIS : [])
 })
@@ -181,6 +275,11 @@ interface Counters {
   apiTotal: number
   apiByStatus: Record<string, number>
   apiByRoute: Record<string, number>
+  apiBySubject: Record<string, number>
+  revocationTotal: number
+  revocationRevoked: number
+  revocationByClient: Record<string, number>
+  revocationBySubject: Record<string, number>
 }
 
 const emptyCounters = (): Counters => ({
@@ -190,12 +289,25 @@ const emptyCounters = (): Counters => ({
   tokenByStatus: {},
   apiTotal: 0,
   apiByStatus: {},
-  apiByRoute: {}
+  apiByRoute: {},
+  apiBySubject: {},
+  revocationTotal: 0,
+  revocationRevoked: 0,
+  revocationByClient: {},
+  revocationBySubject: {}
 })
 
 const bump = (record: Record<string, number>, key: string): void => {
   record[key] = (record[key] ?? 0) + 1
 }
+
+/** The run-time state of checked faults (a `count` starts afresh). */
+const faultStates = (faults: Faults): Context["faults"] => ({
+  token: new EndpointFaultState(faults.token),
+  api: new EndpointFaultState(faults.api),
+  invalidGrant: new InvalidGrantState(faults.token),
+  authorize: { ...faults.authorize }
+})
 
 /**
  * Starts a sandbox and resolves once it listens.
@@ -217,7 +329,11 @@ export const startSandbox = async (options: SandboxOptions): Promise<Sandbox> =>
   const profile = options.profile
   const host = options.host ?? "127.0.0.1"
   const clients = (options.clients ?? [{ ...DEFAULT_CLIENT }]).map((c) => resolveClient(profile, c))
-  const users: ReadonlyArray<SandboxUser> = (options.users ?? [{ ...DEFAULT_USER }]).map((u) => ({ ...u }))
+  const users: ReadonlyArray<SandboxUser> = (
+    options.users ?? [{ ...DEFAULT_USER, name: "Sandbox User", email: "sandbox-user@example.com" }]
+  ).map((u) => structuredClone(u))
+  // wealthcare signs ID tokens; generated while the server starts listening
+  const signingKey: Promise<SigningKey> | undefined = profile === "wealthcare" ? newSigningKey() : undefined
   const random = options.random ?? Math.random
   const onEvent = options.onEvent
 
@@ -281,6 +397,8 @@ export const startSandbox = async (options: SandboxOptions): Promise<Sandbox> =>
       ...(log.clientId === undefined ? {} : { clientId: log.clientId }),
       ...(log.grantType === undefined ? {} : { grantType: log.grantType }),
       ...(log.tokenFingerprint === undefined ? {} : { tokenFingerprint: log.tokenFingerprint }),
+      ...(log.tokenKind === undefined ? {} : { tokenKind: log.tokenKind }),
+      ...(log.subject === undefined ? {} : { subject: log.subject }),
       ...(log.error === undefined ? {} : { error: log.error }),
       ...(log.faults.length === 0 ? {} : { faults: [...log.faults] })
     }
@@ -295,6 +413,14 @@ export const startSandbox = async (options: SandboxOptions): Promise<Sandbox> =>
       counters.apiTotal++
       bump(counters.apiByStatus, String(status))
       bump(counters.apiByRoute, log.route ?? "(unmatched)")
+      if (log.subject !== undefined) bump(counters.apiBySubject, log.subject)
+    } else if (log.kind === "revocation") {
+      counters.revocationTotal++
+      bump(counters.revocationByClient, log.clientId ?? "(none)")
+      if (log.revoked === true) {
+        counters.revocationRevoked++
+        if (log.subject !== undefined) bump(counters.revocationBySubject, log.subject)
+      }
     }
     if (onEvent !== undefined) {
       try {
@@ -344,9 +470,21 @@ export const startSandbox = async (options: SandboxOptions): Promise<Sandbox> =>
     const c = ctx
 
     if (profile === "wex" && path === "/authorize") return handleToken(c, req, res, log)
-    if (profile === "wealthcare" && path === "/connect/token") return handleToken(c, req, res, log)
-    if (profile === "wealthcare" && path === "/connect/authorize")
-      return handleAuthorize(c, req, res, log, url)
+    if (profile === "wealthcare") {
+      switch (path) {
+        case "/connect/token":
+          return handleToken(c, req, res, log)
+        case "/connect/authorize":
+          return handleAuthorize(c, req, res, log, url)
+        case "/connect/revocation":
+          return handleRevocation(c, req, res, log)
+        case "/connect/userinfo":
+          return handleUserinfo(c, req, res, log)
+        case "/connect/endsession":
+          return handleEndSession(c, req, res, log, url)
+      }
+      if (METADATA_PATHS.includes(path)) return handleMetadata(c, req, res, log, url)
+    }
     if (path === "/api" || path.startsWith("/api/")) return handleApi(c, req, res, log, url)
     if (path === "/admin" || path.startsWith("/admin/")) return handleAdmin(c, adminOps, req, res, log, url)
     if ((method === "GET" || method === "HEAD") && (path === "/" || path === "/index.html")) {
@@ -355,22 +493,10 @@ export const startSandbox = async (options: SandboxOptions): Promise<Sandbox> =>
         url: c.url,
         tokenUrl: sandbox.tokenUrl,
         authorizeUrl: sandbox.authorizeUrl,
+        discoveryUrl: sandbox.discoveryUrl,
+        revocationUrl: sandbox.revocationUrl,
         baseUrl: sandbox.baseUrl,
         adminUrl: sandbox.adminUrl
-      })
-    }
-    if (profile === "wealthcare" && path === "/.well-known/oauth-authorization-server") {
-      // RFC 8414 metadata, so a client can be pointed at the issuer alone.
-      return sendJson(res, 200, {
-        issuer: c.url,
-        authorization_endpoint: `${c.url}/connect/authorize`,
-        token_endpoint: `${c.url}/connect/token`,
-        grant_types_supported: PROFILE_GRANTS.wealthcare,
-        response_types_supported: ["code"],
-        code_challenge_methods_supported: ["S256"],
-        token_endpoint_auth_methods_supported: ["client_secret_post", "client_secret_basic"],
-        scopes_supported: WEALTHCARE_SCOPES,
-        authorization_response_iss_parameter_supported: true
       })
     }
     sendProblem(res, 404, "Not Found", "No such endpoint on this sandbox", path)
@@ -401,18 +527,16 @@ export const startSandbox = async (options: SandboxOptions): Promise<Sandbox> =>
     const checked = structuredClone(validateFaults(faults))
     rawFaults = checked
     offsetMs = (checked.clockOffsetSeconds ?? 0) * 1000
-    if (ctx !== undefined) {
-      ctx.faults = {
-        token: new EndpointFaultState(checked.token),
-        api: new EndpointFaultState(checked.api)
-      }
-    }
+    if (ctx !== undefined) ctx.faults = faultStates(checked)
     return structuredClone(checked)
   }
 
   ctx = {
     profile,
     url,
+    autoApprove: options.autoApprove ?? false,
+    pending: new PendingRequests(),
+    signingKey: await signingKey,
     now,
     registry: new Registry(url),
     clients: new Map(clients.map((c) => [c.clientId, c])),
@@ -423,10 +547,7 @@ export const startSandbox = async (options: SandboxOptions): Promise<Sandbox> =>
     wexMalformedProblem: options.wexMalformedProblem ?? true,
     random,
     claims,
-    faults: {
-      token: new EndpointFaultState(rawFaults.token),
-      api: new EndpointFaultState(rawFaults.api)
-    },
+    faults: faultStates(rawFaults),
     sleep
   }
   const registry = ctx.registry
@@ -441,7 +562,14 @@ export const startSandbox = async (options: SandboxOptions): Promise<Sandbox> =>
     apiRequests: {
       total: counters.apiTotal,
       byStatus: { ...counters.apiByStatus },
-      byRoute: { ...counters.apiByRoute }
+      byRoute: { ...counters.apiByRoute },
+      bySubject: { ...counters.apiBySubject }
+    },
+    revocations: {
+      total: counters.revocationTotal,
+      revoked: counters.revocationRevoked,
+      byClient: { ...counters.revocationByClient },
+      bySubject: { ...counters.revocationBySubject }
     },
     claims: { created: claims.created, duplicates: claims.duplicates },
     tokensIssued: registry.issued,
@@ -458,11 +586,25 @@ export const startSandbox = async (options: SandboxOptions): Promise<Sandbox> =>
     claims.bodyHashes.clear()
   }
 
+  const knownUser = (username: unknown, where: string): string => {
+    if (typeof username !== "string" || !users.some((u) => u.username === username)) {
+      throw new TypeError(
+        `${where}: no user ${JSON.stringify(username)} (users: ${users.map((u) => u.username).join(", ")})`
+      )
+    }
+    return username
+  }
+  const revokeUser = (username: string): number => registry.revokeSubject(knownUser(username, "revokeUser"))
+  const revokeRefreshTokens = (username?: string): number =>
+    registry.revokeRefresh(username === undefined ? undefined : knownUser(username, "revokeRefreshTokens"))
+
   const adminOps = {
     stats,
     faults: () => structuredClone(rawFaults),
     setFaults,
     revokeAll: () => registry.revokeAll(),
+    revokeUser,
+    revokeRefreshTokens,
     resetStats,
     events: (since: number) => {
       const newer = events.filter((e) => e.seq > since).slice(0, EVENTS_PER_READ)
@@ -501,7 +643,17 @@ export const startSandbox = async (options: SandboxOptions): Promise<Sandbox> =>
     profile,
     url,
     tokenUrl: profile === "wex" ? `${url}/authorize` : `${url}/connect/token`,
-    ...(profile === "wealthcare" ? { authorizeUrl: `${url}/connect/authorize` } : {}),
+    ...(profile === "wealthcare"
+      ? {
+          authorizeUrl: `${url}/connect/authorize`,
+          issuer: url,
+          discoveryUrl: `${url}/.well-known/openid-configuration`,
+          jwksUrl: `${url}/.well-known/jwks.json`,
+          userinfoUrl: `${url}/connect/userinfo`,
+          revocationUrl: `${url}/connect/revocation`,
+          endSessionUrl: `${url}/connect/endsession`
+        }
+      : {}),
     baseUrl: `${url}/api`,
     adminUrl: `${url}/admin`,
     clients: publicClients,
@@ -512,6 +664,8 @@ export const startSandbox = async (options: SandboxOptions): Promise<Sandbox> =>
     revokeAll: () => {
       registry.revokeAll()
     },
+    revokeUser,
+    revokeRefreshTokens,
     resetStats,
     close,
     [Symbol.asyncDispose]: close

@@ -3,7 +3,9 @@
  * and WealthCare Access token endpoints and APIs, for developing and testing
  * OAuth 2.0 clients without partner credentials, and for breaking them on
  * purpose (latency, 5xx, 429 with `Retry-After`, dropped connections, clock
- * skew, early revocation).
+ * skew, early revocation). The WealthCare profile also plays the user's side
+ * of an OpenID Connect provider: a sign-in page for test users, ID tokens,
+ * discovery, userinfo, revocation and end session.
  *
  * A library (`startSandbox`) and a CLI (`authfetch-sandbox`). It depends on
  * nothing but Node.js.
@@ -20,8 +22,15 @@
  *
  * @since 0.1.0
  */
-export { DEFAULT_CLIENT, DEFAULT_USER, startSandbox, WEALTHCARE_SCOPES } from "./Sandbox.ts"
+export {
+  DEFAULT_CLIENT,
+  DEFAULT_USER,
+  startSandbox,
+  WEALTHCARE_OIDC_SCOPES,
+  WEALTHCARE_SCOPES
+} from "./Sandbox.ts"
 export type {
+  AuthorizeFaults,
   EndpointFaults,
   Faults,
   Sandbox,
@@ -30,5 +39,6 @@ export type {
   SandboxGrant,
   SandboxOptions,
   SandboxStats,
-  SandboxUser
+  SandboxUser,
+  TokenEndpointFaults
 } from "./types.ts"

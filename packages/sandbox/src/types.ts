@@ -49,7 +49,10 @@ export type SandboxGrant = "client_credentials" | "authorization_code" | "refres
 export interface SandboxClient {
   clientId: string
   clientSecret: string
-  /** WealthCare: the scopes it may ask for; default `bensoft_api mbi_api offline_access`. Ignored by WEX. */
+  /**
+   * WealthCare: the scopes it may ask for; default `bensoft_api mbi_api offline_access openid profile email`
+   * (`WEALTHCARE_SCOPES` and `WEALTHCARE_OIDC_SCOPES`). Ignored by WEX.
+   */
   scopes?: string[]
   /** default: every grant of the profile */
   grants?: Array<SandboxGrant>
@@ -62,19 +65,38 @@ export interface SandboxClient {
 }
 
 /**
- * A resource owner, for WealthCare's `password` grant (and the subject of the
- * auto-approved authorization code flow: the first user).
+ * A test user (a resource owner) of WealthCare: who signs in on the sign-in
+ * page of `/connect/authorize`, and who the `password` grant authenticates.
+ * Its subject (`sub`) is its username.
  *
  * @example
  * ```ts
- * const user: SandboxUser = { username: "alice", password: "correct horse" }
+ * const user: SandboxUser = {
+ *   username: "alice",
+ *   password: "correct horse",
+ *   name: "Alice Example",
+ *   email: "alice@example.com",
+ *   claims: { employee_id: "E-1001" }
+ * }
  * ```
  *
  * @since 0.1.0
  */
 export interface SandboxUser {
+  /** unique, non-empty; also the subject (`sub`) of its tokens */
   username: string
+  /** non-empty */
   password: string
+  /** the `name` claim (scope `profile`) */
+  name?: string
+  /** the `email` claim, with `email_verified: true` (scope `email`) */
+  email?: string
+  /**
+   * extra claims of its ID tokens and userinfo answers (with scope `openid`), such as
+   * `{ employee_id: "E-1001" }`; JSON values; a protocol claim (`iss`, `sub`, `aud`, `exp`, ...) or
+   * one the fields above set is refused
+   */
+  claims?: Record<string, unknown>
 }
 
 /**
@@ -108,6 +130,45 @@ export interface EndpointFaults {
 }
 
 /**
+ * Faults of the token endpoint: those of any endpoint, plus `invalidGrant`.
+ *
+ * @example
+ * ```ts
+ * // the next refresh is refused as if the refresh token had been revoked behind the client's back
+ * const token: TokenEndpointFaults = { invalidGrant: { count: 1 } }
+ * ```
+ *
+ * @since 0.2.0
+ */
+export interface TokenEndpointFaults extends EndpointFaults {
+  /**
+   * The next `count` token requests (or a `rate` share of them) of the given `grants` (default
+   * `["refresh_token"]`) are answered `400 {"error":"invalid_grant"}` after client authentication:
+   * the grant is not served, and a refresh token presented is not consumed.
+   */
+  invalidGrant?: { count?: number; rate?: number; grants?: Array<SandboxGrant> }
+}
+
+/**
+ * Faults of WealthCare's authorization endpoint (`/connect/authorize`).
+ *
+ * @example
+ * ```ts
+ * // the browser waits two seconds for the redirect back to the application
+ * const authorize: AuthorizeFaults = { latencyMs: 2000 }
+ * ```
+ *
+ * @since 0.2.0
+ */
+export interface AuthorizeFaults {
+  /**
+   * added delay before answering a sign-in (`POST /connect/authorize`), and before an auto-approved
+   * `GET` redirects back, in milliseconds
+   */
+  latencyMs?: number
+}
+
+/**
  * Every fault in effect. `clockOffsetSeconds` moves the sandbox's own clock:
  * its `Date` header, the absolute times it reports, and when its tokens expire.
  * `expires_in` stays relative, which is the point: clients must not depend on
@@ -121,15 +182,18 @@ export interface EndpointFaults {
  * @since 0.1.0
  */
 export interface Faults {
-  token?: EndpointFaults
+  token?: TokenEndpointFaults
   api?: EndpointFaults
+  /** wealthcare: the sign-in */
+  authorize?: AuthorizeFaults
   clockOffsetSeconds?: number
 }
 
 /**
- * One token, authorization, API or admin request, as the sandbox saw it. Never
- * carries a credential: tokens appear as fingerprints (the first 8 hex
- * characters of their SHA-256), paths without their query.
+ * One token, authorization, revocation, userinfo, end-session, metadata, API
+ * or admin request, as the sandbox saw it. Never carries a credential: tokens
+ * appear as fingerprints (the first 8 hex characters of their SHA-256), paths
+ * without their query.
  *
  * Reads of the admin API and the page are not events: the page polls twice a
  * second, and its own polling would bury the requests it is there to show.
@@ -149,7 +213,19 @@ export interface SandboxEvent {
   readonly seq: number
   /** ISO 8601, by the sandbox's clock (offset included) */
   readonly time: string
-  readonly kind: "token" | "authorize" | "api" | "admin"
+  /**
+   * `metadata`: discovery and JWKS reads (wealthcare); `endsession`: `/connect/endsession`;
+   * `userinfo`: `/connect/userinfo`; `revocation`: `/connect/revocation` (RFC 7009)
+   */
+  readonly kind:
+    | "token"
+    | "authorize"
+    | "revocation"
+    | "userinfo"
+    | "endsession"
+    | "metadata"
+    | "api"
+    | "admin"
   readonly method: string
   /** the path, without the query string */
   readonly path: string
@@ -159,12 +235,24 @@ export interface SandboxEvent {
   readonly clientId?: string
   /** token requests: the `grant_type` sent */
   readonly grantType?: string
-  /** token requests: the token issued; API requests: the token presented */
+  /**
+   * token requests: the token issued; API and userinfo requests: the token presented;
+   * revocation: the token revoked, when the sandbox knew it
+   */
   readonly tokenFingerprint?: string
+  /** revocation: what the token presented was, when the sandbox knew it */
+  readonly tokenKind?: "access_token" | "refresh_token"
+  /**
+   * whose token it is: the username for user grants (authorization code, password, their
+   * refreshes), the client id for `client_credentials`. Token requests: the subject the token was
+   * issued to; API, userinfo and revocation requests: the subject of the token presented, when known;
+   * a sign-in: the user who signed in
+   */
+  readonly subject?: string
   /** an OAuth error code, or why a token was refused (`expired`, `revoked`, `unknown`, `missing`) */
   readonly error?: string
   /** the faults injected into this request */
-  readonly faults?: ReadonlyArray<"latency" | "drop" | "rate_limit" | "error">
+  readonly faults?: ReadonlyArray<"latency" | "drop" | "rate_limit" | "error" | "invalid_grant">
 }
 
 /**
@@ -196,6 +284,18 @@ export interface SandboxStats {
     byStatus: Record<string, number>
     /** by method and route pattern, e.g. `"GET /v1/consumers/:id"`; `"(unmatched)"` for unknown paths */
     byRoute: Record<string, number>
+    /** by the subject of the token presented (see `SandboxEvent.subject`), for tokens the sandbox knows */
+    bySubject: Record<string, number>
+  }
+  /**
+   * `POST /connect/revocation` (wealthcare): every request; `revoked`, those that found a token of
+   * the requesting client and revoked it; by requesting client, and by the subject of the token found
+   */
+  revocations: {
+    total: number
+    revoked: number
+    byClient: Record<string, number>
+    bySubject: Record<string, number>
   }
   /** `POST /v1/claims`: claims created, and how many had the same body as an earlier one */
   claims: { created: number; duplicates: number }
@@ -226,8 +326,17 @@ export interface SandboxOptions {
   refreshTokenTtl?: number
   /** default: one client, "sandbox-client" / "sandbox-secret", every grant of the profile */
   clients?: SandboxClient[]
-  /** wealthcare password grant; default one user "sandbox-user" / "sandbox-password" */
+  /**
+   * wealthcare: the test users who can sign in (and use the password grant); default one user,
+   * "sandbox-user" / "sandbox-password" (`DEFAULT_USER`, named "Sandbox User", sandbox-user@example.com)
+   */
   users?: SandboxUser[]
+  /**
+   * wealthcare: `GET /connect/authorize` approves at once, without the sign-in page, for the user
+   * `login_hint` names if there is one, else the first user: for tests without a browser. Default
+   * false. Ignored by wex.
+   */
+  autoApprove?: boolean
   faults?: Faults
   /** token requests per client and window; default 100 per 60 s (WEX's documented limit), both profiles */
   tokenRateLimit?: { limit: number; windowSeconds: number } | false
@@ -238,7 +347,7 @@ export interface SandboxOptions {
   wexMalformedProblem?: boolean
   /** randomness for fault rates (tests); default `Math.random` */
   random?: () => number
-  /** one event per token, authorization, API or admin-write request */
+  /** one event per token, authorization, revocation, userinfo, end-session, metadata, API or admin-write request */
   onEvent?: (event: SandboxEvent) => void
 }
 
@@ -264,6 +373,18 @@ export interface Sandbox {
   readonly tokenUrl: string
   /** wealthcare: `${url}/connect/authorize` */
   readonly authorizeUrl?: string
+  /** wealthcare: the issuer (`iss` of its ID tokens and authorization responses): `url` itself */
+  readonly issuer?: string
+  /** wealthcare: `${url}/.well-known/openid-configuration` */
+  readonly discoveryUrl?: string
+  /** wealthcare: `${url}/.well-known/jwks.json` */
+  readonly jwksUrl?: string
+  /** wealthcare: `${url}/connect/userinfo` */
+  readonly userinfoUrl?: string
+  /** wealthcare: `${url}/connect/revocation` (RFC 7009) */
+  readonly revocationUrl?: string
+  /** wealthcare: `${url}/connect/endsession` (OpenID Connect RP-Initiated Logout) */
+  readonly endSessionUrl?: string
   /** `${url}/api` (resources are under `/v1/...`) */
   readonly baseUrl: string
   /** `${url}/admin` */
@@ -274,6 +395,16 @@ export interface Sandbox {
   setFaults(faults: Faults): void
   /** early revocation of every token issued so far (access and refresh tokens, codes) */
   revokeAll(): void
+  /**
+   * revokes every access token, refresh token and authorization code issued to that user; returns
+   * how many access tokens it revoked. Throws a `TypeError` for a username the sandbox does not know.
+   */
+  revokeUser(username: string): number
+  /**
+   * revokes the refresh tokens of that user (or of everyone); access tokens stay valid until they
+   * expire. Returns how many refresh tokens it revoked. Throws a `TypeError` for an unknown username.
+   */
+  revokeRefreshTokens(username?: string): number
   resetStats(): void
   /** stops listening and closes every connection */
   close(): Promise<void>

@@ -43,7 +43,9 @@ describe("admin API", () => {
     expect(stats.apiRequests).toEqual({
       total: 2,
       byStatus: { "200": 1, "401": 1 },
-      byRoute: { "GET /v1/consumers/:id": 2 }
+      byRoute: { "GET /v1/consumers/:id": 2 },
+      // the request without a token has no subject
+      bySubject: { "sandbox-client": 1 }
     })
   })
 

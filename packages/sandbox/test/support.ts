@@ -42,3 +42,47 @@ export const pkce = (): { verifier: string; challenge: string } => {
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** The value of the sign-in form's hidden `request` field. */
+export const requestIdOf = (html: string): string => {
+  const match = /<input type="hidden" name="request" value="([^"]+)">/.exec(html)
+  if (match === null) throw new Error(`no sign-in form in the page:\n${html.slice(0, 500)}`)
+  return match[1]!
+}
+
+/** An authorization request (`GET /connect/authorize`), redirects not followed. */
+export const authorizeRequest = async (
+  sandbox: Sandbox,
+  params: Record<string, string>
+): Promise<{ status: number; location: URL | undefined; text: string; headers: Headers }> => {
+  const url = new URL(sandbox.authorizeUrl!)
+  for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v)
+  const res = await fetch(url, { redirect: "manual" })
+  const location = res.headers.get("location")
+  return {
+    status: res.status,
+    location: location === null ? undefined : new URL(location),
+    text: await res.text(),
+    headers: res.headers
+  }
+}
+
+/** The sign-in form posted, as a browser posts it; redirects not followed. */
+export const submitSignIn = async (
+  sandbox: Sandbox,
+  fields: Record<string, string>
+): Promise<{ status: number; location: URL | undefined; text: string; headers: Headers }> => {
+  const res = await fetch(sandbox.authorizeUrl!, {
+    method: "POST",
+    headers: FORM,
+    body: new URLSearchParams(fields).toString(),
+    redirect: "manual"
+  })
+  const location = res.headers.get("location")
+  return {
+    status: res.status,
+    location: location === null ? undefined : new URL(location),
+    text: await res.text(),
+    headers: res.headers
+  }
+}

@@ -1,7 +1,8 @@
 /**
- * The WealthCare profile: authorization code + PKCE end to end, single-use
- * codes, refresh-token rotation and reuse detection, the password grant,
- * scopes, and the documented errors.
+ * The WealthCare profile: authorization code + PKCE end to end (auto-approved
+ * here; the sign-in page has its own tests), single-use codes, refresh-token
+ * rotation and reuse detection, the password grant, scopes, and the
+ * documented errors.
  */
 import { afterEach, describe, expect, it } from "vitest"
 import { type Sandbox, type SandboxOptions, startSandbox } from "../src/index.ts"
@@ -94,7 +95,7 @@ const expectError = async (res: Response, status: number, error: string) => {
 
 describe("wealthcare authorization code + PKCE", () => {
   it("runs end to end: authorize redirect, code, token, API", async () => {
-    const sandbox = await start()
+    const sandbox = await start({ autoApprove: true })
     expect(sandbox.tokenUrl).toBe(`${sandbox.url}/connect/token`)
     expect(sandbox.authorizeUrl).toBe(`${sandbox.url}/connect/authorize`)
     const { verifier, challenge } = pkce()
@@ -127,7 +128,7 @@ describe("wealthcare authorization code + PKCE", () => {
   })
 
   it("refuses a wrong code_verifier with invalid_grant, and the code is spent", async () => {
-    const sandbox = await start()
+    const sandbox = await start({ autoApprove: true })
     const { verifier, challenge } = pkce()
     const code = await codeFor(sandbox, challenge)
     const body = await expectError(await exchange(sandbox, code, pkce().verifier), 400, "invalid_grant")
@@ -141,7 +142,7 @@ describe("wealthcare authorization code + PKCE", () => {
   })
 
   it("refuses a reused code with invalid_grant and revokes what the first use issued", async () => {
-    const sandbox = await start()
+    const sandbox = await start({ autoApprove: true })
     const { verifier, challenge } = pkce()
     const code = await codeFor(sandbox, challenge)
     const first = (await (await exchange(sandbox, code, verifier)).json()) as TokenResponse
@@ -153,6 +154,7 @@ describe("wealthcare authorization code + PKCE", () => {
 
   it("binds the code to its client and its redirect_uri, and lets it live 60 s by the server's clock", async () => {
     const sandbox = await start({
+      autoApprove: true,
       clients: [
         { clientId: "sandbox-client", clientSecret: "sandbox-secret" },
         { clientId: "other", clientSecret: "other-secret" }

@@ -20,6 +20,10 @@ export interface AdminOps {
   faults(): Faults
   setFaults(faults: unknown): Faults
   revokeAll(): number
+  /** throws a `TypeError` for an unknown user */
+  revokeUser(username: string): number
+  /** throws a `TypeError` for an unknown user */
+  revokeRefreshTokens(username: string | undefined): number
   resetStats(): void
   events(since: number): { readonly events: ReadonlyArray<SandboxEvent>; readonly lastSeq: number }
 }
@@ -28,6 +32,74 @@ const NO_STORE = { "Cache-Control": "no-store" }
 
 /** Most tokens `GET /admin/tokens` lists (newest first). */
 const TOKENS_LISTED = 200
+
+/** Admin bodies above this are refused (413). */
+const BODY_LIMIT = 16 * 1024
+
+type JsonBody =
+  | { readonly ok: true; readonly value: unknown }
+  | { readonly ok: false; readonly sent: boolean }
+
+/**
+ * The JSON body of an admin write. `application/json` is required when there
+ * is a body: a cross-site form cannot send it without a CORS preflight, which
+ * the sandbox never grants. `optional`: no body at all stands for `{}`.
+ */
+const readJson = async (
+  req: IncomingMessage,
+  res: ServerResponse,
+  log: RequestLog,
+  url: URL,
+  optional: boolean
+): Promise<JsonBody> => {
+  const declared = req.headers["content-length"]
+  const empty =
+    req.headers["content-type"] === undefined &&
+    (declared === undefined || declared === "0") &&
+    req.headers["transfer-encoding"] === undefined
+  if (optional && empty) return { ok: true, value: {} }
+  if (mediaType(req.headers["content-type"]) !== "application/json") {
+    log.error = "unsupported_media_type"
+    sendProblem(res, 415, "Unsupported Media Type", "Send the body as application/json", url.pathname)
+    return { ok: false, sent: true }
+  }
+  const read = await readCapped(req, BODY_LIMIT)
+  if (!read.ok) {
+    if (read.reason === "aborted") return { ok: false, sent: false }
+    closeAfterResponse(res)
+    log.error = "too_large"
+    sendProblem(res, 413, "Content Too Large", `At most ${BODY_LIMIT} bytes`, url.pathname)
+    return { ok: false, sent: true }
+  }
+  try {
+    return { ok: true, value: JSON.parse(read.body.toString("utf8")) }
+  } catch {
+    log.error = "invalid_json"
+    sendProblem(res, 400, "Bad Request", "The body is not valid JSON", url.pathname)
+    return { ok: false, sent: true }
+  }
+}
+
+/** `{ "username": "..." }` (or `{}` when `optional`), else a 400 answered. */
+const usernameOf = (
+  body: unknown,
+  optional: boolean
+):
+  | { readonly ok: true; readonly username: string | undefined }
+  | { readonly ok: false; readonly detail: string } => {
+  if (typeof body !== "object" || body === null || Array.isArray(body)) {
+    return { ok: false, detail: "The body must be a JSON object" }
+  }
+  const keys = Object.keys(body)
+  const unknown = keys.find((k) => k !== "username")
+  if (unknown !== undefined) return { ok: false, detail: `Unknown field "${unknown}"` }
+  const username = (body as { username?: unknown }).username
+  if (username === undefined && optional) return { ok: true, username: undefined }
+  if (typeof username !== "string" || username.length === 0) {
+    return { ok: false, detail: "username must be a non-empty string" }
+  }
+  return { ok: true, username }
+}
 
 export const handleAdmin = async (
   ctx: Context,
@@ -70,6 +142,8 @@ export const handleAdmin = async (
             "GET /admin/faults",
             "PUT /admin/faults",
             "POST /admin/revoke-all",
+            'POST /admin/revoke-user {"username":"..."}',
+            'POST /admin/revoke-refresh-tokens {"username":"..."} (username optional)',
             "POST /admin/reset-stats",
             "GET /admin/events?since=<seq>",
             "GET /admin/tokens"
@@ -113,6 +187,26 @@ export const handleAdmin = async (
     case "/admin/revoke-all":
       if (method !== "POST") return allow("POST")
       return sendJson(res, 200, { revoked: ops.revokeAll() }, NO_STORE)
+    case "/admin/revoke-user":
+    case "/admin/revoke-refresh-tokens": {
+      if (method !== "POST") return allow("POST")
+      const optional = path === "/admin/revoke-refresh-tokens"
+      const body = await readJson(req, res, log, url, optional)
+      if (!body.ok) return
+      const named = usernameOf(body.value, optional)
+      if (!named.ok) {
+        log.error = "invalid_body"
+        return sendProblem(res, 400, "Bad Request", named.detail, url.pathname)
+      }
+      let revoked: number
+      try {
+        revoked = optional ? ops.revokeRefreshTokens(named.username) : ops.revokeUser(named.username!)
+      } catch (err) {
+        log.error = "unknown_user"
+        return sendProblem(res, 404, "Not Found", (err as Error).message, url.pathname)
+      }
+      return sendJson(res, 200, { revoked }, NO_STORE)
+    }
     case "/admin/reset-stats":
       if (method !== "POST") return allow("POST")
       ops.resetStats()

@@ -1,7 +1,8 @@
 /**
  * The resource API under `/api/v1/...`, the same for both profiles: a
  * consumer, its accounts (paginated, with a `Link` header), claims (list,
- * create, read) and document upload (streamed).
+ * create, read), document upload (streamed), and `GET /v1/me`, which says
+ * whose token reached the API (subject, client, scope, grant, fingerprint).
  *
  * What it is for is the edges a client must handle: each kind of refused
  * token answered the way the provider does, pagination, a non-idempotent POST
@@ -58,7 +59,8 @@ const ROUTES: ReadonlyArray<{
   { regex: /^\/v1\/consumers\/([^/]+)\/accounts$/, pattern: "/v1/consumers/:id/accounts", methods: ["GET"] },
   { regex: /^\/v1\/claims$/, pattern: "/v1/claims", methods: ["GET", "POST"] },
   { regex: /^\/v1\/claims\/([^/]+)$/, pattern: "/v1/claims/:id", methods: ["GET"] },
-  { regex: /^\/v1\/documents$/, pattern: "/v1/documents", methods: ["POST"] }
+  { regex: /^\/v1\/documents$/, pattern: "/v1/documents", methods: ["POST"] },
+  { regex: /^\/v1\/me$/, pattern: "/v1/me", methods: ["GET"] }
 ]
 
 const matchRoute = (path: string): Route | undefined => {
@@ -72,10 +74,12 @@ const matchRoute = (path: string): Route | undefined => {
   return undefined
 }
 
-type Presented = { readonly kind: "missing" } | { readonly kind: "token"; readonly value: string }
+/** What an `Authorization` header carries: a bearer token, or nothing usable. */
+export type Presented = { readonly kind: "missing" } | { readonly kind: "token"; readonly value: string }
 
+/** The bearer token of an `Authorization` header (RFC 6750 section 2.1). */
 // RFC 6750 section 2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
-const presentedToken = (header: string | undefined): Presented => {
+export const presentedToken = (header: string | undefined): Presented => {
   if (header === undefined) return { kind: "missing" }
   const match = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(header)
   // WEX lists "the token is empty or malformed" under the missing-header answer.
@@ -174,7 +178,10 @@ export const handleApi = async (
   const check = presented.kind === "token" ? ctx.registry.checkAccess(presented.value, ctx.now()) : undefined
   if (presented.kind === "token") {
     log.tokenFingerprint = fingerprint(presented.value)
-    if (check !== undefined && check.state !== "unknown") log.clientId = check.record.clientId
+    if (check !== undefined && check.state !== "unknown") {
+      log.clientId = check.record.clientId
+      log.subject = check.record.subject
+    }
   }
 
   const answered = await injectFaults(ctx.faults.api, ctx.random, ctx.sleep, req.socket, log, {
@@ -251,6 +258,22 @@ export const handleApi = async (
       return createClaim(ctx, req, res, url)
     case "POST /v1/documents":
       return uploadDocument(req, res, url)
+    case "GET /v1/me": {
+      // the token's fingerprint, never its value: a response body is where a leaked token spreads
+      const record = check.record
+      return sendJson(
+        res,
+        200,
+        {
+          subject: record.subject,
+          clientId: record.clientId,
+          scope: record.scope ?? null,
+          grantType: record.grantType,
+          tokenFingerprint: record.fingerprint
+        },
+        { "Cache-Control": "no-store" }
+      )
+    }
   }
 }
 

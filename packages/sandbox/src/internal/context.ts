@@ -5,8 +5,10 @@
  * @internal
  */
 import type { IncomingMessage, ServerResponse } from "node:http"
-import type { SandboxEvent, SandboxGrant, SandboxUser } from "../types.ts"
-import type { EndpointFaultState, SlidingWindowLimiter } from "./faults.ts"
+import type { AuthorizeFaults, SandboxEvent, SandboxGrant, SandboxUser } from "../types.ts"
+import type { EndpointFaultState, InvalidGrantState, SlidingWindowLimiter } from "./faults.ts"
+import type { SigningKey } from "./jwt.ts"
+import type { PendingRequests } from "./pending.ts"
 import type { Registry } from "./tokens.ts"
 
 /** A registered client with every default filled in. */
@@ -24,9 +26,13 @@ export interface RequestLog {
   clientId?: string
   grantType?: string
   tokenFingerprint?: string
+  tokenKind?: "access_token" | "refresh_token"
+  subject?: string
   error?: string
   route?: string
-  faults: Array<"latency" | "drop" | "rate_limit" | "error">
+  /** revocation: whether this request found a token of its client and revoked it */
+  revoked?: boolean
+  faults: Array<"latency" | "drop" | "rate_limit" | "error" | "invalid_grant">
 }
 
 /** A stored claim, and what `Idempotency-Key` replays need. */
@@ -41,6 +47,7 @@ export interface ClaimsState {
 
 export interface Context {
   readonly profile: "wex" | "wealthcare"
+  /** also the issuer (wealthcare) */
   readonly url: string
   /** the sandbox's clock: `Date.now()` plus the clock offset fault, in milliseconds */
   readonly now: () => number
@@ -53,9 +60,17 @@ export interface Context {
   readonly wexMalformedProblem: boolean
   readonly random: () => number
   readonly claims: ClaimsState
+  /** wealthcare: approve authorization requests without the sign-in page */
+  readonly autoApprove: boolean
+  /** wealthcare: authorization requests waiting for their user to sign in */
+  readonly pending: PendingRequests
+  /** wealthcare: the RS256 key of ID tokens (undefined for wex) */
+  readonly signingKey: SigningKey | undefined
   faults: {
     readonly token: EndpointFaultState
     readonly api: EndpointFaultState
+    readonly invalidGrant: InvalidGrantState
+    readonly authorize: AuthorizeFaults
   }
   /** a delay that `close()` cuts short */
   sleep(ms: number): Promise<void>

@@ -8,7 +8,7 @@
  *
  * @internal
  */
-import type { EndpointFaults, Faults } from "../types.ts"
+import type { EndpointFaults, Faults, SandboxGrant, TokenEndpointFaults } from "../types.ts"
 
 const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && !Array.isArray(value)
@@ -27,14 +27,25 @@ const checkNumber = (value: unknown, where: string, min: number, max: number, in
   if (integer && !Number.isInteger(value)) throw new TypeError(`${where} must be an integer`)
 }
 
-const checkEndpoint = (value: unknown, where: string): void => {
+const ENDPOINT_KEYS = [
+  "latencyMs",
+  "errorRate",
+  "errorStatus",
+  "rateLimit429",
+  "dropRate",
+  "unauthorizedPaths"
+]
+const GRANTS: ReadonlyArray<SandboxGrant> = [
+  "client_credentials",
+  "authorization_code",
+  "refresh_token",
+  "password"
+]
+
+const checkEndpoint = (value: unknown, where: string, extraKeys: ReadonlyArray<string> = []): void => {
   if (value === undefined) return
   if (!isObject(value)) throw new TypeError(`${where} must be an object`)
-  checkKeys(
-    value,
-    ["latencyMs", "errorRate", "errorStatus", "rateLimit429", "dropRate", "unauthorizedPaths"],
-    where
-  )
+  checkKeys(value, [...ENDPOINT_KEYS, ...extraKeys], where)
   const paths = value.unauthorizedPaths
   if (
     paths !== undefined &&
@@ -58,15 +69,37 @@ const checkEndpoint = (value: unknown, where: string): void => {
   }
 }
 
+const checkInvalidGrant = (value: unknown, where: string): void => {
+  if (value === undefined) return
+  if (!isObject(value)) throw new TypeError(`${where} must be an object`)
+  checkKeys(value, ["count", "rate", "grants"], where)
+  checkNumber(value.count, `${where}.count`, 0, Number.MAX_SAFE_INTEGER, true)
+  checkNumber(value.rate, `${where}.rate`, 0, 1)
+  const grants = value.grants
+  if (
+    grants !== undefined &&
+    !(Array.isArray(grants) && grants.length > 0 && grants.every((g) => GRANTS.includes(g as SandboxGrant)))
+  ) {
+    throw new TypeError(`${where}.grants must be a non-empty array of grants (${GRANTS.join(", ")})`)
+  }
+}
+
 /**
  * Throws a `TypeError` naming the first thing wrong with `value` as `Faults`
  * (unknown fields included: a typo must not silently inject nothing).
  */
 export const validateFaults = (value: unknown): Faults => {
   if (!isObject(value)) throw new TypeError("faults must be an object")
-  checkKeys(value, ["token", "api", "clockOffsetSeconds"], "faults")
-  checkEndpoint(value.token, "faults.token")
+  checkKeys(value, ["token", "api", "authorize", "clockOffsetSeconds"], "faults")
+  checkEndpoint(value.token, "faults.token", ["invalidGrant"])
+  if (isObject(value.token)) checkInvalidGrant(value.token.invalidGrant, "faults.token.invalidGrant")
   checkEndpoint(value.api, "faults.api")
+  const authorize = value.authorize
+  if (authorize !== undefined) {
+    if (!isObject(authorize)) throw new TypeError("faults.authorize must be an object")
+    checkKeys(authorize, ["latencyMs"], "faults.authorize")
+    checkNumber(authorize.latencyMs, "faults.authorize.latencyMs", 0, 120_000)
+  }
   checkNumber(value.clockOffsetSeconds, "faults.clockOffsetSeconds", -10 * 365 * 86_400, 10 * 365 * 86_400)
   return value as Faults
 }
@@ -126,6 +159,35 @@ export class EndpointFaultState {
 }
 
 /**
+ * The `invalidGrant` fault of the token endpoint, with what its `count` has
+ * left. Decided after client authentication (unlike the gateway faults above):
+ * it stands for the authorization server itself refusing a grant it would
+ * otherwise serve, as when a refresh token was revoked behind the client's back.
+ */
+export class InvalidGrantState {
+  readonly #grants: ReadonlyArray<string>
+  readonly #rate: number
+  #remaining: number
+
+  constructor(faults: TokenEndpointFaults | undefined) {
+    const f = faults?.invalidGrant
+    this.#grants = f?.grants ?? ["refresh_token"]
+    this.#rate = f?.rate ?? 0
+    this.#remaining = f?.count ?? 0
+  }
+
+  /** whether this request of `grantType` is to be refused */
+  refuses(grantType: string, random: () => number): boolean {
+    if (!this.#grants.includes(grantType)) return false
+    if (this.#remaining > 0) {
+      this.#remaining--
+      return true
+    }
+    return this.#rate > 0 && random() < this.#rate
+  }
+}
+
+/**
  * A sliding-window log per client: at most `limit` accepted requests in any
  * `windowMs`. Refused requests are not counted, so a client that keeps trying
  * is let in again exactly when its oldest request leaves the window, which is
@@ -176,7 +238,7 @@ export const injectFaults = async (
   random: () => number,
   sleep: (ms: number) => Promise<void>,
   socket: { destroy(): void },
-  log: { faults: Array<"latency" | "drop" | "rate_limit" | "error"> },
+  log: { faults: Array<"latency" | "drop" | "rate_limit" | "error" | "invalid_grant"> },
   answers: FaultAnswers
 ): Promise<boolean> => {
   const decision = state.decide(random)

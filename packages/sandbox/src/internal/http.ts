@@ -149,6 +149,46 @@ export const parseFormStrict = (input: Buffer | string): FormResult => {
   return { ok: true, params }
 }
 
+/** The outcome of reading a form POST ({@link readForm}). */
+export type FormRead =
+  | { readonly ok: true; readonly params: ReadonlyMap<string, string> }
+  | { readonly ok: false; readonly aborted: true }
+  | { readonly ok: false; readonly aborted: false; readonly description: string }
+
+/**
+ * Reads a form POST the way the token endpoint does (capped, then
+ * `application/x-www-form-urlencoded` in UTF-8 only, decoded strictly): for
+ * the revocation endpoint and the sign-in form. A body over the cap marks the
+ * response as the connection's last ({@link closeAfterResponse}).
+ */
+export const readForm = async (
+  req: IncomingMessage,
+  res: ServerResponse,
+  limit: number
+): Promise<FormRead> => {
+  const read = await readCapped(req, limit)
+  if (!read.ok) {
+    if (read.reason === "aborted") return { ok: false, aborted: true }
+    closeAfterResponse(res)
+    return { ok: false, aborted: false, description: `The request body is larger than ${limit} bytes` }
+  }
+  if (mediaType(req.headers["content-type"]) !== "application/x-www-form-urlencoded") {
+    return {
+      ok: false,
+      aborted: false,
+      description: "The Content-Type must be application/x-www-form-urlencoded"
+    }
+  }
+  const cs = charset(req.headers["content-type"])
+  if (cs !== undefined && cs !== "utf-8" && cs !== "utf8") {
+    return { ok: false, aborted: false, description: "The request body must be UTF-8" }
+  }
+  const parsed = parseFormStrict(read.body)
+  return parsed.ok
+    ? { ok: true, params: parsed.params }
+    : { ok: false, aborted: false, description: parsed.description }
+}
+
 /** A parameter name fit to quote in an error description (short, no quotes). */
 export const printable = (value: string): string => {
   const cleaned = value.replace(/[^\x20-\x7e]|["\\]/g, "?")

@@ -1,19 +1,21 @@
 /**
- * The authorization server side: the token endpoint of each profile, and
- * WealthCare's authorization endpoint.
+ * The token endpoint of each profile, and what the other endpoints of the
+ * authorization server share with it: client authentication and scopes.
  *
  * WEX (`POST /authorize`): client credentials only, errors worded exactly as
- * WEX documents them. WealthCare (`POST /connect/token`, `GET
- * /connect/authorize`): the four grants it documents, with what a careful
- * server adds around them: PKCE S256 only, single-use codes bound to client
- * and redirect URI, rotating refresh tokens whose reuse revokes the whole
- * grant (RFC 9700 section 4.14.2).
+ * WEX documents them. WealthCare (`POST /connect/token`): the four grants it
+ * documents, with what a careful server adds around them: PKCE S256 only,
+ * single-use codes bound to client, redirect URI, user and nonce, rotating
+ * refresh tokens whose reuse revokes the whole grant (RFC 9700 section
+ * 4.14.2), and an OpenID Connect ID token when the grant has scope `openid`
+ * and began with a sign-in (authorization code, and its refreshes).
  *
  * Order of checks on a token request: the body is read (capped), the faults
  * of the token endpoint apply (they stand for the gateway in front), then the
  * request is validated, the client authenticated, the per-client rate limit
  * taken, and the grant served. A refused client does not use up the rate
- * limit of the client it claims to be.
+ * limit of the client it claims to be. The `invalidGrant` fault comes after
+ * the rate limit: it is the server refusing a grant, not the gateway.
  *
  * @internal
  */
@@ -32,16 +34,14 @@ import {
   sendJson,
   sendText
 } from "./http.ts"
-import { newFamily } from "./tokens.ts"
+import { IDENTITY_SCOPES, idToken } from "./oidc.ts"
+import { newFamily, type SignIn } from "./tokens.ts"
 
 /** Token request bodies above this are refused unread. A real one is a few hundred bytes. */
 export const TOKEN_BODY_LIMIT = 16 * 1024
 
-/** Authorization codes live this long (RFC 6749 section 4.1.2: "maximum ... of 10 minutes RECOMMENDED"; short is better). */
-const CODE_TTL_MS = 60_000
-
 /** RFC 6749 section 5.1: token responses (and, by its examples, errors) must not be cached. */
-const NO_STORE = { "Cache-Control": "no-store", Pragma: "no-cache" } as const
+export const NO_STORE = { "Cache-Control": "no-store", Pragma: "no-cache" } as const
 
 const DESCRIPTIONS = {
   wex: {
@@ -54,7 +54,7 @@ const DESCRIPTIONS = {
   }
 } as const
 
-const tokenError = (
+export const tokenError = (
   res: ServerResponse,
   log: RequestLog,
   status: number,
@@ -69,7 +69,7 @@ const tokenError = (
 const digest = (value: string): Buffer => createHash("sha256").update(value).digest()
 
 /** Constant-time comparison of two secrets of any length (hashing first evens the lengths). */
-const sameSecret = (a: string, b: string): boolean => timingSafeEqual(digest(a), digest(b))
+export const sameSecret = (a: string, b: string): boolean => timingSafeEqual(digest(a), digest(b))
 
 /** RFC 6749 section 2.3.1: id and secret are form-encoded before Basic encoding, so form-decode them. */
 const decodeBasic = (header: string): { id: string; secret: string } | undefined => {
@@ -86,7 +86,7 @@ const decodeBasic = (header: string): { id: string; secret: string } | undefined
   }
 }
 
-type ClientAuthentication =
+export type ClientAuthentication =
   | { readonly ok: true; readonly client: ResolvedClient }
   | {
       readonly ok: false
@@ -97,13 +97,16 @@ type ClientAuthentication =
     }
 
 /** The client id a request claims, for attribution before it is authenticated. */
-const claimedClientId = (req: IncomingMessage, params: ReadonlyMap<string, string>): string | undefined => {
+export const claimedClientId = (
+  req: IncomingMessage,
+  params: ReadonlyMap<string, string>
+): string | undefined => {
   const header = req.headers.authorization
   if (header !== undefined) return decodeBasic(header)?.id ?? params.get("client_id")
   return params.get("client_id")
 }
 
-const authenticateClient = (
+export const authenticateClient = (
   ctx: Context,
   req: IncomingMessage,
   params: ReadonlyMap<string, string>
@@ -148,22 +151,34 @@ const authenticateClient = (
 // RFC 6749 section 3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
 const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/
 
-type ScopeResult =
+export type ScopeResult =
   | { readonly ok: true; readonly scope: string }
   | { readonly ok: false; readonly description: string }
 
 /**
  * The scope to grant: what was asked for, if every part of it is allowed, or
- * everything allowed when nothing was asked for (RFC 6749 section 3.3 lets the
+ * the allowed scopes when nothing was asked for (RFC 6749 section 3.3 lets the
  * server pick a default).
+ *
+ * The default leaves out the OpenID Connect scopes: a request without
+ * `openid` is a plain OAuth 2.0 request (OIDC Core section 3.1.2.1), and an
+ * ID token nobody asked for is not wanted. `profile` or `email` without
+ * `openid` is refused, as IdentityServer does (they are claims of an identity
+ * that was not asked for); so is any of them where no user signs in
+ * (`client_credentials`).
  */
-const resolveScope = (
+export const resolveScope = (
   requested: string | undefined,
   allowed: ReadonlyArray<string>,
-  offlineAllowed: boolean
+  userGrant: boolean
 ): ScopeResult => {
   if (requested === undefined) {
-    return { ok: true, scope: allowed.filter((s) => offlineAllowed || s !== "offline_access").join(" ") }
+    return {
+      ok: true,
+      scope: allowed
+        .filter((s) => !IDENTITY_SCOPES.includes(s) && (userGrant || s !== "offline_access"))
+        .join(" ")
+    }
   }
   const parts = [...new Set(requested.split(" ").filter((s) => s.length > 0))]
   for (const part of parts) {
@@ -174,12 +189,21 @@ const resolveScope = (
         description: `The requested scope is invalid, unknown or not allowed: ${printable(part)}`
       }
     }
-    if (part === "offline_access" && !offlineAllowed) {
+    if (part === "offline_access" && !userGrant) {
       return {
         ok: false,
         description: "offline_access is not available with client_credentials (RFC 6749 section 4.4.3)"
       }
     }
+    if (IDENTITY_SCOPES.includes(part) && !userGrant) {
+      return {
+        ok: false,
+        description: `${part} is an OpenID Connect scope: it needs a user, not client_credentials`
+      }
+    }
+  }
+  if (!parts.includes("openid") && parts.some((p) => IDENTITY_SCOPES.includes(p))) {
+    return { ok: false, description: "Identity scopes (profile, email) need the openid scope" }
   }
   return { ok: true, scope: parts.join(" ") }
 }
@@ -196,6 +220,10 @@ const issueTokens = (
     readonly scope: string | undefined
     readonly subject: string
     readonly familyId: string | undefined
+    /** the sign-in the grant began with: an ID token is issued with scope `openid` */
+    readonly signIn?: SignIn | undefined
+    /** the authorization request's nonce, for the first ID token only (OIDC Core section 12.2) */
+    readonly nonce?: string | undefined
   }
 ): void => {
   const now = ctx.now()
@@ -206,11 +234,13 @@ const issueTokens = (
     grantType: input.grantType,
     scope: input.scope,
     subject: input.subject,
+    signIn: input.signIn,
     now,
     ttlSeconds: ctx.tokenTtl,
     familyId
   })
   log.tokenFingerprint = record.fingerprint
+  log.subject = input.subject
   const body: Record<string, unknown> = {
     access_token: value,
     token_type: "Bearer",
@@ -222,9 +252,21 @@ const issueTokens = (
       clientId: input.client.clientId,
       scope: input.scope!,
       subject: input.subject,
+      signIn: input.signIn,
       familyId,
       expiresAt: now + ctx.refreshTokenTtl * 1000
     })
+  }
+  if (input.signIn !== undefined && input.scope !== undefined) {
+    const token = idToken(ctx, {
+      clientId: input.client.clientId,
+      subject: input.subject,
+      scope: input.scope,
+      signIn: input.signIn,
+      nonce: input.nonce,
+      now
+    })
+    if (token !== undefined) body.id_token = token
   }
   sendJson(res, 200, body, NO_STORE)
 }
@@ -331,6 +373,13 @@ export const handleToken = async (
       )
       return
     }
+  }
+
+  if (ctx.faults.invalidGrant.refuses(grantType, ctx.random)) {
+    // Nothing is looked up or consumed: the same request may succeed once the fault is gone.
+    log.faults.push("invalid_grant")
+    tokenError(res, log, 400, "invalid_grant", "The provided grant is invalid, expired or revoked")
+    return
   }
 
   if (ctx.profile === "wex") {
@@ -449,7 +498,9 @@ const wealthcareGrant = async (
         grantType: grant,
         scope: code.scope,
         subject: code.subject,
-        familyId: code.familyId
+        familyId: code.familyId,
+        signIn: code.signIn,
+        nonce: code.nonce
       })
       return
     }
@@ -475,174 +526,19 @@ const wealthcareGrant = async (
       const scope = resolveScope(params.get("scope") ?? token.scope, token.scope.split(" "), true)
       if (!scope.ok) return fail("invalid_scope", scope.description)
       token.used = true
+      // OIDC Core section 12.2: the new ID token has the same sub, iss, aud and sid, and no nonce.
       issueTokens(ctx, res, log, {
         client,
         grantType: grant,
         scope: scope.scope,
         subject: token.subject,
-        familyId: token.familyId
+        familyId: token.familyId,
+        signIn: token.signIn
       })
       return
     }
   }
 }
 
-const BAD_GATEWAY_HTML =
+export const BAD_GATEWAY_HTML =
   "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center></body></html>\n"
-
-const LOOPBACK_ORIGIN = /^http:\/\/(127\.0\.0\.1|\[::1\]|localhost)(?::\d{1,5})?(?=[/?]|$)/
-
-/**
- * Redirect URIs are compared as exact strings (RFC 9700 section 2.1: no
- * normalisation, so `/callback/../evil` is not `/evil`), except that a
- * loopback `http:` URI matches whatever its port (RFC 8252 section 7.3).
- */
-const redirectMatches = (registered: string, given: string): boolean => {
-  if (registered === given) return true
-  const r = LOOPBACK_ORIGIN.exec(registered)
-  const g = LOOPBACK_ORIGIN.exec(given)
-  if (r === null || g === null || r[1] !== g[1]) return false
-  return registered.slice(r[0].length) === given.slice(g[0].length)
-}
-
-const escapeHtml = (value: string): string => value.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
-
-type AuthorizationTarget =
-  | {
-      readonly ok: true
-      readonly client: ResolvedClient
-      readonly redirectUri: string
-      readonly given: boolean
-    }
-  | { readonly ok: false; readonly description: string }
-
-/** The client and where to send the user agent back to, if both can be trusted. */
-const authorizationTarget = (ctx: Context, params: ReadonlyMap<string, string>): AuthorizationTarget => {
-  const clientId = params.get("client_id")
-  if (clientId === undefined) return { ok: false, description: "The client_id parameter is missing" }
-  const client = ctx.clients.get(clientId)
-  if (client === undefined) return { ok: false, description: "Unknown client" }
-  const given = params.get("redirect_uri")
-  if (given === undefined) {
-    // RFC 6749 section 3.1.2.3: optional only when a single redirect URI is registered
-    return client.redirectUris.length === 1
-      ? { ok: true, client, redirectUri: client.redirectUris[0]!, given: false }
-      : { ok: false, description: "The redirect_uri parameter is missing" }
-  }
-  return client.redirectUris.some((registered) => redirectMatches(registered, given))
-    ? { ok: true, client, redirectUri: given, given: true }
-    : { ok: false, description: "The redirect_uri is not registered for this client" }
-}
-
-type AuthorizationCheck =
-  | { readonly ok: true; readonly challenge: string; readonly scope: string }
-  | { readonly ok: false; readonly error: string; readonly description: string }
-
-/** Everything else about an authorization request; these errors go back by redirect. */
-const checkAuthorization = (
-  params: ReadonlyMap<string, string>,
-  client: ResolvedClient
-): AuthorizationCheck => {
-  const refuse = (error: string, description: string): AuthorizationCheck => ({
-    ok: false,
-    error,
-    description
-  })
-  const responseType = params.get("response_type")
-  if (responseType === undefined) return refuse("invalid_request", "The response_type parameter is missing")
-  if (responseType !== "code")
-    return refuse("unsupported_response_type", "Only response_type=code is supported")
-  if (!client.grants.has("authorization_code")) {
-    return refuse("unauthorized_client", "The client is not allowed to use the authorization_code grant")
-  }
-  const challenge = params.get("code_challenge")
-  if (challenge === undefined) {
-    return refuse("invalid_request", "PKCE is required: the code_challenge parameter is missing (RFC 7636)")
-  }
-  if (params.get("code_challenge_method") !== "S256") {
-    return refuse(
-      "invalid_request",
-      "code_challenge_method must be S256; plain is not accepted (RFC 7636 section 4.2, RFC 9700 section 2.1.1)"
-    )
-  }
-  // BASE64URL(SHA256(verifier)) is always 43 characters.
-  if (!/^[A-Za-z0-9_-]{43}$/.test(challenge)) {
-    return refuse("invalid_request", "The code_challenge is not a base64url SHA-256 (RFC 7636 section 4.2)")
-  }
-  const scope = resolveScope(params.get("scope"), client.scopes, true)
-  if (!scope.ok) return refuse("invalid_scope", scope.description)
-  return { ok: true, challenge, scope: scope.scope }
-}
-
-/**
- * `GET /connect/authorize` (wealthcare): auto-approves for the first user and
- * redirects back with a code. RFC 6749 section 4.1.2.1: when the client or the
- * redirect URI is wrong, the user agent must not be sent to it, so those
- * errors are a page; every later error goes back to the client by redirect.
- */
-export const handleAuthorize = (
-  ctx: Context,
-  req: IncomingMessage,
-  res: ServerResponse,
-  log: RequestLog,
-  url: URL
-): void => {
-  log.kind = "authorize"
-  const page = (description: string) => {
-    log.error = "invalid_request"
-    sendText(
-      res,
-      400,
-      `<!doctype html><meta charset="utf-8"><title>Authorization error</title><h1>invalid_request</h1><p>${escapeHtml(description)}</p>\n`,
-      "text/html; charset=utf-8",
-      { "Cache-Control": "no-store" }
-    )
-  }
-  if (req.method !== "GET") {
-    log.error = "invalid_request"
-    sendText(res, 405, "Method Not Allowed\n", "text/plain; charset=utf-8", { Allow: "GET" })
-    return
-  }
-  // a repeated client_id or redirect_uri cannot be trusted to redirect to: a page, too
-  const parsed = parseFormStrict(url.search.slice(1))
-  if (!parsed.ok) {
-    page(parsed.description)
-    return
-  }
-  const params = parsed.params
-  const clientId = params.get("client_id")
-  if (clientId !== undefined) log.clientId = clientId
-  const target = authorizationTarget(ctx, params)
-  if (!target.ok) {
-    page(target.description)
-    return
-  }
-
-  const back = (query: Record<string, string>) => {
-    const location = new URL(target.redirectUri)
-    for (const [key, value] of Object.entries(query)) location.searchParams.set(key, value)
-    const state = params.get("state")
-    if (state !== undefined) location.searchParams.set("state", state)
-    // RFC 9207: say which server answers, against mix-up attacks.
-    location.searchParams.set("iss", ctx.url)
-    res.writeHead(302, { Location: location.href, "Cache-Control": "no-store", "Content-Length": "0" })
-    res.end()
-  }
-  const checked = checkAuthorization(params, target.client)
-  if (!checked.ok) {
-    log.error = checked.error
-    back({ error: checked.error, error_description: checked.description })
-    return
-  }
-  const code = ctx.registry.issueCode({
-    clientId: target.client.clientId,
-    redirectUri: target.redirectUri,
-    redirectUriGiven: target.given,
-    codeChallenge: checked.challenge,
-    scope: checked.scope,
-    subject: ctx.users[0]?.username ?? "sandbox-user",
-    familyId: newFamily(),
-    expiresAt: ctx.now() + CODE_TTL_MS
-  })
-  back({ code })
-}

@@ -1,8 +1,9 @@
 /**
  * The live page at `GET /`: what a partner keeps open while debugging. It
  * polls the admin API every 500 ms and shows the tokens issued (by
- * fingerprint), their expiry counting down, which are revoked, and the recent
- * requests with method, path, status, client and duration.
+ * fingerprint), their expiry counting down, which are revoked, the recent
+ * requests with method, path, status, client and duration, and (wealthcare)
+ * the revocation requests.
  *
  * Self-contained (no external asset), under a strict Content Security Policy
  * with a per-response nonce; every value from the server is written with
@@ -18,6 +19,8 @@ export interface PageConfig {
   readonly url: string
   readonly tokenUrl: string
   readonly authorizeUrl: string | undefined
+  readonly discoveryUrl: string | undefined
+  readonly revocationUrl: string | undefined
   readonly baseUrl: string
   readonly adminUrl: string
 }
@@ -119,6 +122,7 @@ function renderStats(s) {
   const cards = [["token requests", s.tokenRequests.total], ["API requests", s.apiRequests.total],
     ["active tokens", s.activeTokens], ["issued", s.tokensIssued], ["revoked", s.tokensRevoked],
     ["claims (duplicates)", s.claims.created + " (" + s.claims.duplicates + ")"]];
+  if (cfg.profile === "wealthcare") cards.push(["revocation requests (revoked)", s.revocations.total + " (" + s.revocations.revoked + ")"]);
   $("stats").replaceChildren(...cards.map(([label, value]) => el("div", { class: "card", dataset: { stat: label } }, el("b", {}, value), el("span", {}, label))));
 }
 
@@ -131,8 +135,10 @@ function renderFaults(f) {
     if (e.errorRate) bits.push("errors " + Math.round(e.errorRate * 100) + "% (" + (e.errorStatus || 503) + ")");
     if (e.rateLimit429) bits.push("429 " + (e.rateLimit429.count ? "x" + e.rateLimit429.count : "") + (e.rateLimit429.rate ? " " + Math.round(e.rateLimit429.rate * 100) + "%" : ""));
     if (e.dropRate) bits.push("drops " + Math.round(e.dropRate * 100) + "%");
+    if (e.invalidGrant) bits.push("invalid_grant " + (e.invalidGrant.count ? "x" + e.invalidGrant.count : "") + (e.invalidGrant.rate ? " " + Math.round(e.invalidGrant.rate * 100) + "%" : "") + " (" + (e.invalidGrant.grants || ["refresh_token"]).join(", ") + ")");
     if (bits.length) parts.push(name + ": " + bits.join(", "));
   }
+  if (f.authorize && f.authorize.latencyMs) parts.push("sign-in: latency " + f.authorize.latencyMs + " ms");
   if (f.clockOffsetSeconds) parts.push("clock offset " + f.clockOffsetSeconds + " s");
   $("faults").textContent = parts.length ? "Faults: " + parts.join(" \\u00b7 ") : "Faults: none";
   $("faults").className = parts.length ? "on" : "";
@@ -159,7 +165,7 @@ async function tick() {
   setTimeout(tick, 500);
 }
 
-const urls = [["token URL", cfg.tokenUrl], ["authorize URL", cfg.authorizeUrl], ["API base", cfg.baseUrl], ["admin", cfg.adminUrl]];
+const urls = [["token URL", cfg.tokenUrl], ["authorize URL", cfg.authorizeUrl], ["discovery", cfg.discoveryUrl], ["revocation URL", cfg.revocationUrl], ["API base", cfg.baseUrl], ["admin", cfg.adminUrl]];
 $("urls").replaceChildren(...urls.filter(([, v]) => v).flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
 setInterval(renderTokens, 250);
 tick();

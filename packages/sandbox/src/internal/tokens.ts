@@ -11,6 +11,11 @@
  * process), like the `eyJ...` samples both providers publish. Clients must not
  * rely on their content; the sandbox itself validates by lookup.
  *
+ * Each record carries its subject (the user, or the client for
+ * `client_credentials`) and, for a grant that began with a sign-in, that
+ * sign-in (`sid`, `auth_time`): what the userinfo endpoint, refreshed ID
+ * tokens, revocation and the revoke-by-user operations need.
+ *
  * @internal
  */
 import { createHash, createHmac, randomBytes, randomUUID } from "node:crypto"
@@ -24,12 +29,21 @@ export const fingerprint = (value: string): string => sha256Hex(value).slice(0, 
 /** An opaque credential: 256 random bits, base64url. */
 export const opaque = (): string => randomBytes(32).toString("base64url")
 
+/** The sign-in a grant began with (authorization code grants only). */
+export interface SignIn {
+  /** the OIDC session id (`sid`) */
+  readonly sid: string
+  /** epoch seconds, by the sandbox's clock (`auth_time`) */
+  readonly authTime: number
+}
+
 export interface AccessRecord {
   readonly fingerprint: string
   readonly clientId: string
   readonly grantType: string
   readonly scope: string | undefined
   readonly subject: string
+  readonly signIn: SignIn | undefined
   /** epoch milliseconds, by the sandbox's clock */
   readonly issuedAt: number
   /** epoch milliseconds, by the sandbox's clock */
@@ -43,6 +57,7 @@ export interface RefreshRecord {
   readonly clientId: string
   readonly scope: string
   readonly subject: string
+  readonly signIn: SignIn | undefined
   readonly familyId: string
   readonly expiresAt: number
   used: boolean
@@ -57,6 +72,9 @@ export interface CodeRecord {
   readonly codeChallenge: string
   readonly scope: string
   readonly subject: string
+  /** the authorization request's `nonce`, for the ID token (OIDC Core section 3.1.2.1) */
+  readonly nonce: string | undefined
+  readonly signIn: SignIn
   readonly familyId: string
   readonly expiresAt: number
   used: boolean
@@ -97,6 +115,7 @@ export class Registry {
     readonly grantType: string
     readonly scope: string | undefined
     readonly subject: string
+    readonly signIn: SignIn | undefined
     readonly now: number
     readonly ttlSeconds: number
     readonly familyId: string | undefined
@@ -121,6 +140,7 @@ export class Registry {
       grantType: input.grantType,
       scope: input.scope,
       subject: input.subject,
+      signIn: input.signIn,
       issuedAt: input.now,
       expiresAt: input.now + input.ttlSeconds * 1000,
       familyId: input.familyId,
@@ -129,6 +149,19 @@ export class Registry {
     remember(this.#access, sha256Hex(value), record)
     this.issued++
     return { value, record }
+  }
+
+  /** The record of an access token, whatever its state. */
+  findAccess(value: string): AccessRecord | undefined {
+    return this.#access.get(sha256Hex(value))
+  }
+
+  /** Revokes one access token; returns whether it was not revoked yet. */
+  revokeAccess(record: AccessRecord): boolean {
+    if (record.revoked) return false
+    record.revoked = true
+    this.revoked++
+    return true
   }
 
   /** Looks a presented access token up; expiry is judged by the sandbox's clock `now`. */
@@ -181,6 +214,40 @@ export class Registry {
     for (const record of this.#refresh.values()) if (record.familyId === familyId) record.revoked = true
     for (const record of this.#codes.values()) if (record.familyId === familyId) record.revoked = true
     this.revoked += count
+    return count
+  }
+
+  /**
+   * Revokes every access token, refresh token and code issued to one user
+   * (not the tokens of a client whose id happens to be the same: those are
+   * `client_credentials` tokens); returns how many access tokens it revoked.
+   */
+  revokeSubject(subject: string): number {
+    let count = 0
+    for (const record of this.#access.values()) {
+      if (record.subject === subject && record.grantType !== "client_credentials" && !record.revoked) {
+        record.revoked = true
+        count++
+      }
+    }
+    for (const record of this.#refresh.values()) if (record.subject === subject) record.revoked = true
+    for (const record of this.#codes.values()) if (record.subject === subject) record.revoked = true
+    this.revoked += count
+    return count
+  }
+
+  /**
+   * Revokes the refresh tokens of one user, or of everyone; the access tokens
+   * they produced stay valid until they expire. Returns how many it revoked
+   * (spent, rotated refresh tokens are not counted: they were of no use).
+   */
+  revokeRefresh(subject: string | undefined): number {
+    let count = 0
+    for (const record of this.#refresh.values()) {
+      if (subject !== undefined && record.subject !== subject) continue
+      if (!record.revoked && !record.used) count++
+      record.revoked = true
+    }
     return count
   }
 
