@@ -54,7 +54,7 @@
  */
 import { Data, Duration } from "effect"
 import { isSecureOrigin } from "./Config.ts"
-import { InvalidConfigError } from "./Errors.ts"
+import { InvalidConfigError, SignInRequiredError } from "./Errors.ts"
 import type { RequestEvent } from "./Events.ts"
 import { concatBytes } from "./internal/bytes.ts"
 import { nodeUpstream } from "./internal/nodeUpstream.ts"
@@ -71,7 +71,7 @@ import { redactStream, spellings } from "./internal/redact.ts"
 import type { FetchBody } from "./internal/webTypes.ts"
 import { authFetch, type Tokens } from "./Middleware.ts"
 import { reasonPhrase } from "./Problem.ts"
-import { parseRetryAfter, type RequestRetryOptions } from "./RetryPolicy.ts"
+import { parseRetryAfter, type RequestRetryOptions, withBudget } from "./RetryPolicy.ts"
 
 /**
  * The problem an error becomes: what a caller of the proxy (or of any route
@@ -104,7 +104,22 @@ export type OnProxyError = ((error: unknown, problem: ProblemAnswer, request: Re
  * @since 0.1.0
  */
 export interface ProxyOptions {
-  readonly tokens: Tokens
+  /**
+   * the service's token source (one token for every caller); exactly one of
+   * `tokens` and `sessions`
+   */
+  readonly tokens?: Tokens | undefined
+  /**
+   * per-user mode: each request goes out with the token of the user signed in
+   * with its `Cookie` (`createUserSessions`); without a session it is answered
+   * 401, and a state-changing request from another site 403 (`Csrf`)
+   */
+  readonly sessions?: ProxySessions | undefined
+  /**
+   * per-user mode: the header a same-origin page adds to state-changing calls
+   * (`Csrf`); default `x-csrf`; `false`: Origin and Fetch Metadata only
+   */
+  readonly csrfHeader?: string | false | undefined
   /** the API's base URL, the one fixed upstream, e.g. `https://platform.uat.benefits.wexglobal.com/api` */
   readonly baseUrl: string
   /**
@@ -136,6 +151,20 @@ export interface ProxyOptions {
   readonly onEvent?: ((event: RequestEvent) => void) | undefined
   /** see `OnProxyError`; default: one stderr line per 5xx */
   readonly onError?: OnProxyError | undefined
+}
+
+/**
+ * What per-user mode needs of the sessions (`createUserSessions`'s handle
+ * has it).
+ *
+ * @since 0.2.0
+ */
+export interface ProxySessions {
+  readonly session: (cookie: string | null | undefined) => Promise<{ readonly tokens: Tokens } | undefined>
+  readonly checkCsrf: (
+    request: { readonly method: string; readonly headers: { get(name: string): string | null | undefined } },
+    options?: { readonly header?: string | false | undefined }
+  ) => unknown
 }
 
 /**
@@ -415,6 +444,43 @@ const NOT_CONFIGURED = answer(500, "The server is not configured to call the ups
 const NOT_FOUND = answer(404, "No such resource.")
 const UNREADABLE = answer(400, "The request body could not be read.")
 
+const SIGN_IN_REQUIRED = answer(401, "Sign in to continue.")
+const CROSS_SITE = answer(403, "A state-changing request from another site was refused.")
+
+/** Fixed sentences for a refused sign-in (never the server's text: it came in a URL anyone can craft). */
+const forSignInError = (reason: unknown, code: unknown): ProblemAnswer => {
+  switch (reason) {
+    case "state_missing":
+    case "state_unknown":
+    case "state_mismatch":
+      return answer(
+        400,
+        "This sign-in is not valid in this browser (expired, completed, or started elsewhere). Sign in again."
+      )
+    case "authorization_error":
+      return code === "access_denied"
+        ? answer(400, "The sign-in was cancelled or refused.")
+        : answer(400, "The authorization server refused the sign-in.")
+    case "issuer_mismatch":
+    case "issuer_missing":
+      return answer(400, "The sign-in answer did not come from the expected authorization server.")
+    case "code_missing":
+      return answer(400, "The sign-in answer had no authorization code.")
+    case "code_exchange_failed":
+      return answer(400, "The authorization code could not be exchanged. Sign in again.")
+    case "id_token_missing":
+    case "id_token_invalid":
+    case "nonce_mismatch":
+      return answer(400, "The identity token of the sign-in did not check out. Sign in again.")
+    case "return_to_refused":
+      return answer(400, "returnTo must be a path of this app.")
+    case "invalid_credentials":
+      return answer(400, "The username or password is not valid.")
+    default:
+      return answer(400, "The sign-in was refused.")
+  }
+}
+
 const fieldOf = (error: unknown, name: string): unknown =>
   typeof error === "object" && error !== null ? (error as Record<string, unknown>)[name] : undefined
 
@@ -482,6 +548,10 @@ const forProxyError = (error: ProxyError): ProblemAnswer => {
  * | `ProblemDetailsError` other 4xx (the upstream's answer to what the caller asked) | the same status |
  * | `InvalidConfigError` | 500 |
  * | `ProxyError` (a refused request) | 400, 404, 405 or 413 |
+ * | `SignInError` (a refused sign-in callback, `returnTo` or password) | 400 |
+ * | `SignInRequiredError` (no signed-in user, or their refresh token was refused) | 401 |
+ * | `CsrfError` (a state-changing request from another site) | 403 |
+ * | `DiscoveryError` (the authorization server's metadata) | 502 |
  *
  * Titles are the HTTP reason phrases; details are fixed sentences (never the
  * upstream's or the token endpoint's text).
@@ -524,6 +594,14 @@ export const problemFor = (error: unknown): ProblemAnswer | undefined => {
     }
     case "InvalidConfigError":
       return NOT_CONFIGURED
+    case "SignInError":
+      return forSignInError(fieldOf(error, "reason"), fieldOf(error, "code"))
+    case "SignInRequiredError":
+      return SIGN_IN_REQUIRED
+    case "CsrfError":
+      return CROSS_SITE
+    case "DiscoveryError":
+      return answer(502, "The authorization server's metadata could not be used.")
   }
   const name = fieldOf(error, "name")
   if (name === "TimeoutError") return TIMEOUT
@@ -604,6 +682,9 @@ const mountOf = (mount: string | undefined): string | undefined => {
 
 const isFunction = (value: unknown): boolean => typeof value === "function"
 
+const isSessionWithTokens = (value: unknown): value is { readonly tokens: Tokens } =>
+  typeof value === "object" && value !== null && "tokens" in value && !(value instanceof Error)
+
 const isStringList = (value: unknown): value is ReadonlyArray<string> =>
   Array.isArray(value) && value.every((item) => typeof item === "string")
 
@@ -611,8 +692,14 @@ const isStringList = (value: unknown): value is ReadonlyArray<string> =>
 const problemsOf = (options: ProxyOptions): Array<string> => {
   const problems: Array<string> = []
   const tokens = options.tokens as unknown
-  if (tokens === undefined || tokens === null) {
-    problems.push("proxy option `tokens` is missing (a token source)")
+  const sessions = options.sessions as unknown
+  if (sessions !== undefined && sessions !== null) {
+    if (tokens !== undefined) problems.push("proxy options `tokens` and `sessions` exclude each other")
+    if (!isFunction(fieldOf(sessions, "session")) || !isFunction(fieldOf(sessions, "checkCsrf"))) {
+      problems.push("proxy option `sessions` must be user sessions (createUserSessions)")
+    }
+  } else if (tokens === undefined || tokens === null) {
+    problems.push("proxy option `tokens` is missing (a token source; or `sessions` for per-user mode)")
   } else if (
     typeof tokens !== "object" ||
     !(
@@ -765,14 +852,17 @@ export const createProxyHandler = (options: ProxyOptions): ProxyHandler => {
     if (authorization !== null) usedFor.set(response, authorization)
     return response
   }
-  const api = authFetch(options.tokens, {
+  const apiOptions = {
     origins: [base.origin],
-    retry: options.retry,
+    retry: withBudget(options.retry),
     attemptTimeout: options.attemptTimeout,
     fetch: recording,
     onEvent: options.onEvent,
     crossOriginRedirects: "refuse"
-  })
+  } as const
+  // Service mode: one fetch for every request. Per-user mode: one per request, over that
+  // user's tokens, all sharing one retry budget.
+  const serviceApi = options.tokens === undefined ? undefined : authFetch(options.tokens, apiOptions)
 
   const isAllowed = (encodedPath: string): boolean =>
     allow === undefined || allow.some((pattern) => pattern.test(decodeURIComponent(encodedPath)))
@@ -793,11 +883,11 @@ export const createProxyHandler = (options: ProxyOptions): ProxyHandler => {
     return `${mount}${checked.path}${checked.search}`
   }
 
-  const secretsOf = (response: Response): ReadonlyArray<string> => {
+  const secretsOf = (response: Response, tokens: Tokens): ReadonlyArray<string> => {
     const authorization = usedFor.get(response)
     const peeked =
       authorization === undefined
-        ? (options.tokens as { peek?: () => { reveal(): string } | undefined }).peek?.()?.reveal()
+        ? (tokens as { peek?: () => { reveal(): string } | undefined }).peek?.()?.reveal()
         : undefined
     const value = authorization?.slice(authorization.indexOf(" ") + 1)
     return spellings([authorization, value, peeked])
@@ -841,6 +931,22 @@ export const createProxyHandler = (options: ProxyOptions): ProxyHandler => {
       // RFC 9110 15.5.6: a 405 lists the methods that are allowed.
       return refuse(new ProxyError({ reason: "method_not_allowed", method }), { allow: allowHeader })
     }
+    let tokens = options.tokens
+    let api = serviceApi
+    if (options.sessions !== undefined) {
+      // Forgery first: a cross-site POST learns nothing, not even whether the user is signed in.
+      const forged = options.sessions.checkCsrf(request, { header: options.csrfHeader })
+      if (forged !== undefined) return refuse(forged)
+      const session = await options.sessions
+        .session(request.headers.get("cookie"))
+        .catch((error: unknown) => error)
+      if (session === undefined) return refuse(new SignInRequiredError({ reason: "no_session" }))
+      if (!isSessionWithTokens(session)) return refuse(session)
+      tokens = session.tokens
+      api = authFetch(tokens, apiOptions)
+    }
+    if (api === undefined || tokens === undefined)
+      return refuse(new InvalidConfigError({ problems: ["no tokens"] }))
     const checked = checkPath(rawPath)
     if (!checked.ok) return refuse(new ProxyError({ reason: "path_refused", check: checked.reason }))
     if (!isAllowed(checked.path)) return refuse(new ProxyError({ reason: "path_not_allowed" }))
@@ -904,7 +1010,7 @@ export const createProxyHandler = (options: ProxyOptions): ProxyHandler => {
       if (rewritten === undefined) {
         return refuse(new ProxyError({ reason: "upstream_redirect", upstreamStatus: status }))
       }
-      const secrets = secretsOf(response)
+      const secrets = secretsOf(response, tokens)
       const out = responseHeaders(response.headers, target, mount, secrets)
       out.set("location", rewritten)
       return new Response(null, { status, headers: out })
@@ -923,7 +1029,7 @@ export const createProxyHandler = (options: ProxyOptions): ProxyHandler => {
         })
       )
     }
-    const secrets = secretsOf(response)
+    const secrets = secretsOf(response, tokens)
     const out = responseHeaders(response.headers, target, mount, secrets)
     // The body is piped, not handed over (undici cancels the body of a collected, unconsumed
     // upstream Response, which would cut the stream we return), and the token used is cut out of it.

@@ -235,7 +235,7 @@ export type TokenError =
  * @since 0.1.0
  */
 export class TokenStoreError extends Data.TaggedError("TokenStoreError")<{
-  readonly operation: "get" | "set" | "invalidate" | "lock"
+  readonly operation: "get" | "set" | "invalidate" | "lock" | "delete" | "take"
   readonly detail?: string | undefined
 }> {
   override get message(): string {
@@ -317,5 +317,133 @@ export class RedirectError extends TypeError {
   constructor(reason: RedirectError["reason"], message: string) {
     super(`fetch failed: ${message}`)
     this.reason = reason
+  }
+}
+
+/**
+ * Why a sign-in (authorization code flow) was refused: its callback did not
+ * belong to a sign-in this browser started, the authorization server
+ * answered with an error, or what the token endpoint returned did not check
+ * out. Nothing was stored. `detail` is a fixed sentence; `code` and
+ * `description` are the server's (RFC 6749 4.1.2.1 or 5.2), `description`
+ * cut to 200 printable characters (it arrived in a URL anyone can craft).
+ *
+ * @example
+ * ```ts
+ * if (err instanceof SignInError && err.reason === "authorization_error" && err.code === "access_denied") showCancelled()
+ * ```
+ *
+ * @since 0.2.0
+ */
+export class SignInError extends Data.TaggedError("SignInError")<{
+  readonly reason: /** the callback has no `state` */
+    | "state_missing"
+    /** no sign-in under way has this `state` (expired, already completed, or never started) */
+    | "state_unknown"
+    /** the sign-in with this `state` was started by another browser (its cookie does not match) */
+    | "state_mismatch"
+    /** the authorization server answered `error=...` (RFC 6749 4.1.2.1) */
+    | "authorization_error"
+    /** `iss` names another server (RFC 9207: a mix-up) */
+    | "issuer_mismatch"
+    /** the server says it sends `iss` and did not (RFC 9207 2.4) */
+    | "issuer_missing"
+    /** the callback has no `code` */
+    | "code_missing"
+    /** the token endpoint refused the code (`code`: its OAuth error) or could not be reached */
+    | "code_exchange_failed"
+    /** the scope asked for `openid` and the token response had no `id_token` */
+    | "id_token_missing"
+    /** the ID token failed a check of OIDC Core 3.1.3.7 (`detail` names the claim) */
+    | "id_token_invalid"
+    /** the ID token's `nonce` is not the one this sign-in sent */
+    | "nonce_mismatch"
+    /** `returnTo` is not a path of this app (an open redirect) */
+    | "return_to_refused"
+    /** the credentials of a password sign-in were refused (`invalid_grant`) */
+    | "invalid_credentials"
+  readonly detail?: string | undefined
+  /** the OAuth error code, for `authorization_error` and `code_exchange_failed` */
+  readonly code?: string | undefined
+  /** the server's `error_description`, cut and cleaned */
+  readonly description?: string | undefined
+}> {
+  override get message(): string {
+    const code = this.code ? ` ${this.code}` : ""
+    const description = this.description ? ` (${this.description})` : ""
+    const detail = this.detail ? `: ${this.detail}` : ""
+    return `Sign-in refused, ${this.reason}${code}${description}${detail}`
+  }
+}
+
+/**
+ * The request has no signed-in user with usable tokens: no session cookie, a
+ * session that expired (idle or absolute lifetime) or was signed out, or a
+ * refresh token the server refused (`invalid_grant`: revoked, expired,
+ * reused). The user has to sign in again; the session, if any, is gone.
+ *
+ * @example
+ * ```ts
+ * if (err instanceof SignInRequiredError) return res.redirect(`/auth/signin?returnTo=${encodeURIComponent(req.originalUrl)}`)
+ * ```
+ *
+ * @since 0.2.0
+ */
+export class SignInRequiredError extends Data.TaggedError("SignInRequiredError")<{
+  readonly reason: "no_session" | "session_expired" | "refresh_rejected" | "no_refresh_token"
+}> {
+  override get message(): string {
+    const why = {
+      no_session: "no session",
+      session_expired: "the session expired",
+      refresh_rejected: "the authorization server refused the refresh token",
+      no_refresh_token: "the access token expired and there is no refresh token"
+    }[this.reason]
+    return `Sign-in required: ${why}`
+  }
+}
+
+/**
+ * A state-changing request that may come from another site was refused
+ * (cross-site request forgery): its `Sec-Fetch-Site` or `Origin` names
+ * another site, or it lacks the header that only a same-origin script can
+ * add. See `Csrf`.
+ *
+ * @example
+ * ```ts
+ * if (err instanceof CsrfError) res.status(403).end()
+ * ```
+ *
+ * @since 0.2.0
+ */
+export class CsrfError extends Data.TaggedError("CsrfError")<{
+  readonly reason: "cross_site" | "origin_mismatch" | "header_missing" | "no_origin"
+}> {
+  override get message(): string {
+    return `Cross-site request refused (${this.reason})`
+  }
+}
+
+/**
+ * An issuer's metadata (RFC 8414, OpenID Connect Discovery) could not be used:
+ * unreachable, an error status or a redirect, not JSON, an `issuer` that is
+ * not the one asked for (`issuer_mismatch`: trusting it would let one server
+ * speak for another), or an endpoint that is not `https:`.
+ *
+ * @example
+ * ```ts
+ * if (err instanceof DiscoveryError && err.reason === "issuer_mismatch") alertOps(err.message)
+ * ```
+ *
+ * @since 0.2.0
+ */
+export class DiscoveryError extends Data.TaggedError("DiscoveryError")<{
+  readonly reason: "transport" | "timeout" | "status" | "invalid_metadata" | "issuer_mismatch"
+  readonly status?: number | undefined
+  readonly detail?: string | undefined
+}> {
+  override get message(): string {
+    const status = this.status === undefined ? "" : ` HTTP ${this.status}`
+    return `Authorization server metadata unusable: ${this.reason}${status}${this.detail ? ` (${this.detail})` : ""}`
   }
 }

@@ -222,3 +222,105 @@ export const safeUrl = (url: URL | string): string => {
     return "<invalid url>"
   }
 }
+
+/**
+ * What the sessions of signed-in users report: sign-ins (and why one was
+ * refused), refreshes, sign-outs and their revocation, sessions that ended.
+ * `session` is the session's key (a digest of its id, never the id); no
+ * event carries a token, a code, a `state`, a password or a cookie value.
+ *
+ * @since 0.2.0
+ */
+export type SessionEvent =
+  | { readonly type: "sign_in_started"; readonly at: number }
+  | {
+      readonly type: "signed_in"
+      readonly at: number
+      readonly session: string
+      readonly subject: string | undefined
+      readonly grantType: string
+      readonly hasRefreshToken: boolean
+      readonly expiresInSeconds: number
+      readonly durationMillis: number
+    }
+  | {
+      /** a callback or a password sign-in refused (`SignInError.reason`): alert on a run of these */
+      readonly type: "sign_in_failed"
+      readonly at: number
+      readonly reason: string
+      readonly code: string | undefined
+    }
+  | {
+      readonly type: "session_refreshed"
+      readonly at: number
+      readonly session: string
+      readonly subject: string | undefined
+      /** `refresh_ahead`: the token was still usable; `expired`: a request waited for it */
+      readonly reason: "refresh_ahead" | "expired"
+      /** the server sent a new refresh token (rotation), already stored */
+      readonly rotated: boolean
+      readonly durationMillis: number
+    }
+  | {
+      /** a refresh failed on the way (not a refusal of the refresh token: see `session_ended`) */
+      readonly type: "session_refresh_failed"
+      readonly at: number
+      readonly session: string
+      readonly error: string
+      readonly code: string | undefined
+    }
+  | {
+      readonly type: "session_token_invalidated"
+      readonly at: number
+      readonly session: string
+      readonly tokenId: number
+    }
+  | {
+      readonly type: "session_ended"
+      readonly at: number
+      readonly session: string
+      readonly subject: string | undefined
+      readonly reason:
+        | "idle_timeout"
+        | "absolute_timeout"
+        | "refresh_rejected"
+        | "no_refresh_token"
+        | "id_token_invalid"
+    }
+  | {
+      readonly type: "signed_out"
+      readonly at: number
+      readonly session: string
+      readonly subject: string | undefined
+      /** the refresh token (or access token) was revoked at the server (RFC 7009) */
+      readonly revoked: boolean
+    }
+  | {
+      readonly type: "revocation_failed"
+      readonly at: number
+      readonly session: string
+      readonly error: string
+      readonly code: string | undefined
+    }
+
+/**
+ * Calls a session-event listener; like `emitTo`, a throwing listener is ignored.
+ *
+ * @example
+ * ```ts
+ * emitSessionTo(config.onEvent, { type: "sign_in_started", at: Date.now() })
+ * ```
+ *
+ * @since 0.2.0
+ */
+export const emitSessionTo = (
+  listener: ((event: SessionEvent) => void) | undefined,
+  event: SessionEvent
+): void => {
+  if (!listener) return
+  try {
+    listener(event)
+  } catch {
+    // A listener's failure is the listener's business.
+  }
+}

@@ -72,6 +72,8 @@ export interface TokenResponse {
   readonly expiresIn: number | undefined
   readonly scope: string | undefined
   readonly refreshToken: Redacted.Redacted<string> | undefined
+  /** OpenID Connect `id_token` (OIDC Core 3.1.3.3), when the server issued one; see `IdToken` */
+  readonly idToken?: Redacted.Redacted<string> | undefined
   /** local time the response arrived */
   readonly receivedAt: number
 }
@@ -108,7 +110,13 @@ const fields = {
     required: false,
     expected: "visible ASCII characters (RFC 6749 A.17)"
   },
-  scope: { schema: Schema.String, required: false, expected: "a string" }
+  scope: { schema: Schema.String, required: false, expected: "a string" },
+  // OIDC Core 3.1.3.3: a JWT in JWS compact serialisation (three base64url parts).
+  id_token: {
+    schema: Schema.String.check(Schema.isPattern(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/)),
+    required: false,
+    expected: "a JWT (JWS compact serialisation)"
+  }
 } as const
 
 type Field = keyof typeof fields
@@ -156,6 +164,9 @@ const decodeSuccess = (
       decoded.refresh_token === undefined
         ? undefined
         : Redacted.make(decoded.refresh_token as string, { label: "refresh_token" }),
+    ...(decoded.id_token === undefined
+      ? {}
+      : { idToken: Redacted.make(decoded.id_token as string, { label: "id_token" }) }),
     receivedAt
   })
 }
@@ -256,6 +267,110 @@ const buildBody = (options: RequestOptions, applied: ClientAuth.Applied): string
 }
 
 /**
+ * What `postForm` read: the status, headers, body (`None` when it was larger
+ * than the cap) and when the answer arrived.
+ *
+ * @internal
+ */
+export interface FormAnswer {
+  readonly status: number
+  readonly headers: Readonly<Record<string, string>>
+  readonly text: Option.Option<string>
+  readonly receivedAt: number
+}
+
+/**
+ * One form POST to an endpoint of the authorization server (token,
+ * revocation): never following a redirect, bounded in time and in the bytes
+ * read. Shared by `request` and `Revocation.revoke`.
+ *
+ * @internal
+ */
+export const postForm = (options: {
+  readonly url: string
+  readonly headers: Readonly<Record<string, string>>
+  readonly body: string
+  readonly maxResponseBytes?: number | undefined
+  readonly timeout?: Duration.Input | undefined
+}): Effect.Effect<FormAnswer, TokenEndpointError, HttpClient.HttpClient> =>
+  Effect.gen(function* () {
+    const client = yield* HttpClient.HttpClient
+    const req = HttpClientRequest.post(options.url).pipe(
+      HttpClientRequest.setHeaders({ accept: "application/json", ...options.headers }),
+      HttpClientRequest.bodyText(options.body, "application/x-www-form-urlencoded")
+    )
+    const maxBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES
+    const timeout = Duration.fromInputUnsafe(options.timeout ?? DEFAULT_TIMEOUT)
+    // A credential never follows a redirect: the form body holds the client secret, a
+    // password, a refresh token or a code verifier, and a token minted at the redirect's
+    // target is not one the configured endpoint vouches for (RFC 9700 4.11; RFC 6749 3.2
+    // names one token endpoint). `redirect: "manual"` for fetch-based clients; any 3xx fails.
+    const fetchInit = yield* Effect.serviceOption(FetchHttpClient.RequestInit)
+    return yield* Effect.gen(function* () {
+      const response = yield* client.execute(req).pipe(
+        Effect.provideService(FetchHttpClient.RequestInit, {
+          ...Option.getOrUndefined(fetchInit),
+          redirect: "manual"
+        }),
+        Effect.mapError((error) => TokenEndpointError.fromCause("transport", error.reason.cause ?? error))
+      )
+      if (isRedirect(response.status)) {
+        return yield* new TokenEndpointError({
+          reason: "redirect",
+          status: response.status,
+          detail: `redirect to ${targetOrigin(response.headers.location, options.url)}`
+        })
+      }
+      const receivedAt = yield* Clock.currentTimeMillis
+      const text = yield* readCapped(response, maxBytes)
+      return { status: response.status, headers: response.headers, receivedAt, text }
+    }).pipe(
+      Effect.scoped,
+      Effect.timeoutOrElse({
+        duration: timeout,
+        orElse: () => Effect.fail(new TokenEndpointError({ reason: "timeout" }))
+      })
+    )
+  })
+
+/**
+ * The typed error of a failed answer of the authorization server: `429` →
+ * `RateLimitedError` (with `Retry-After`), an RFC 6749 5.2 error body (any
+ * status) → `OAuthError`, anything else → `TokenEndpointError` (`status`),
+ * every value of `secrets` scrubbed from the server's text.
+ *
+ * @internal
+ */
+export const errorOf = (
+  answer: FormAnswer,
+  secrets: ReadonlyArray<string>
+): OAuthError | RateLimitedError | TokenEndpointError => {
+  const { status } = answer
+  if (Option.isNone(answer.text)) {
+    return new TokenEndpointError({ reason: "status", status, detail: "oversized error body" })
+  }
+  if (status === 429) {
+    const wait = parseRetryAfter(answer.headers["retry-after"], answer.receivedAt, answer.headers.date)
+    return new RateLimitedError({
+      source: "server",
+      status,
+      retryAfterMillis: wait === undefined ? undefined : Duration.toMillis(wait)
+    })
+  }
+  const json = parseLenientJson(answer.text.value)
+  const oauth = Schema.decodeUnknownOption(OAuthErrorBody)(json)
+  if (Option.isSome(oauth)) {
+    return new OAuthError({
+      code: scrub(oauth.value.error, secrets)!,
+      description: scrub(oauth.value.error_description, secrets),
+      uri: scrub(oauth.value.error_uri, secrets),
+      status
+    })
+  }
+  return new TokenEndpointError({ reason: "status", status, ...describeBody(json, secrets) })
+}
+
+/**
  * Sends one token request and classifies the answer:
  * - 2xx with a valid body: `TokenResponse`;
  * - 2xx with anything else, or a body over the cap: `InvalidTokenResponseError`;
@@ -278,87 +393,28 @@ export const request = (
   HttpClient.HttpClient
 > =>
   Effect.gen(function* () {
-    const client = yield* HttpClient.HttpClient
     const applied = ClientAuth.apply(options.clientAuth, options.clientId, options.secret)
-    const req = HttpClientRequest.post(options.tokenUrl).pipe(
-      HttpClientRequest.setHeaders({ accept: "application/json", ...applied.headers }),
-      HttpClientRequest.bodyText(buildBody(options, applied), "application/x-www-form-urlencoded")
-    )
     const maxBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES
-    const timeout = Duration.fromInputUnsafe(options.timeout ?? DEFAULT_TIMEOUT)
-
-    // A credential never follows a redirect: the form body holds the client secret, a
-    // password, a refresh token or a code verifier, and a token minted at the redirect's
-    // target is not one the configured endpoint vouches for (RFC 9700 4.11; RFC 6749 3.2
-    // names one token endpoint). `redirect: "manual"` for fetch-based clients; any 3xx fails.
-    const fetchInit = yield* Effect.serviceOption(FetchHttpClient.RequestInit)
-    const exchange = Effect.gen(function* () {
-      const response = yield* client.execute(req).pipe(
-        Effect.provideService(FetchHttpClient.RequestInit, {
-          ...Option.getOrUndefined(fetchInit),
-          redirect: "manual"
-        }),
-        Effect.mapError((error) => TokenEndpointError.fromCause("transport", error.reason.cause ?? error))
-      )
-      if (isRedirect(response.status)) {
-        return yield* new TokenEndpointError({
-          reason: "redirect",
-          status: response.status,
-          detail: `redirect to ${targetOrigin(response.headers.location, options.tokenUrl)}`
-        })
-      }
-      const receivedAt = yield* Clock.currentTimeMillis
-      const text = yield* readCapped(response, maxBytes)
-      return { response, receivedAt, text }
-    }).pipe(
-      Effect.scoped,
-      Effect.timeoutOrElse({
-        duration: timeout,
-        orElse: () => Effect.fail(new TokenEndpointError({ reason: "timeout" }))
-      })
-    )
-    const { response, receivedAt, text } = yield* exchange
-    const status = response.status
-
-    if (Option.isNone(text)) {
-      return yield* status >= 200 && status < 300
-        ? Effect.fail(new InvalidTokenResponseError({ reason: `body larger than ${maxBytes} bytes`, status }))
-        : Effect.fail(new TokenEndpointError({ reason: "status", status, detail: "oversized error body" }))
-    }
-    const json = status >= 200 && status < 300 ? parseJson(text.value) : parseLenientJson(text.value)
-
+    const answer = yield* postForm({
+      url: options.tokenUrl,
+      headers: applied.headers,
+      body: buildBody(options, applied),
+      maxResponseBytes: maxBytes,
+      timeout: options.timeout
+    })
+    const { status, text, receivedAt } = answer
     if (status >= 200 && status < 300) {
+      if (Option.isNone(text)) {
+        return yield* new InvalidTokenResponseError({ reason: `body larger than ${maxBytes} bytes`, status })
+      }
+      const json = parseJson(text.value)
       if (json === undefined) {
-        const contentType = response.headers["content-type"] ?? "no content type"
+        const contentType = answer.headers["content-type"] ?? "no content type"
         return yield* new InvalidTokenResponseError({ reason: `body is not JSON (${contentType})`, status })
       }
       return yield* decodeSuccess(json, status, receivedAt)
     }
-
-    if (status === 429) {
-      const wait = parseRetryAfter(response.headers["retry-after"], receivedAt, response.headers.date)
-      return yield* new RateLimitedError({
-        source: "server",
-        status,
-        retryAfterMillis: wait === undefined ? undefined : Duration.toMillis(wait)
-      })
-    }
-
-    const oauth = Schema.decodeUnknownOption(OAuthErrorBody)(json)
-    if (Option.isSome(oauth)) {
-      const secrets = secretsOf(options, applied)
-      return yield* new OAuthError({
-        code: scrub(oauth.value.error, secrets)!,
-        description: scrub(oauth.value.error_description, secrets),
-        uri: scrub(oauth.value.error_uri, secrets),
-        status
-      })
-    }
-    return yield* new TokenEndpointError({
-      reason: "status",
-      status,
-      ...describeBody(json, secretsOf(options, applied))
-    })
+    return yield* Effect.fail(errorOf(answer, secretsOf(options, applied)))
   }).pipe(
     Effect.withSpan("authfetch.token_request", {
       attributes: { "oauth.grant_type": options.grant.type, "http.url": options.tokenUrl }

@@ -84,6 +84,15 @@ export interface OidcProvider {
    * login form, then consent form) and returns the authorization code.
    */
   authorize(options: AuthorizeOptions): Promise<string>
+  /**
+   * Runs the authorization endpoint like a browser from a complete
+   * authorization URL (one our code built), signing in as `accountId`
+   * (default `alice`); returns the URL the provider redirected back to.
+   */
+  authorizeAt(
+    url: string,
+    options?: { readonly accountId?: string | undefined; readonly redirectUri?: string | undefined }
+  ): Promise<URL>
   /** RFC 7662 introspection, authenticated as `client` (client_secret_post) */
   introspect(
     token: string,
@@ -274,12 +283,14 @@ export const startOidcProvider = async (options: OidcProviderOptions = {}): Prom
 
   handler = provider.callback()
 
-  const authorize = async (authorizeOptions: AuthorizeOptions): Promise<string> => {
+  const authorizeAt = async (
+    url: string,
+    atOptions?: { readonly accountId?: string | undefined; readonly redirectUri?: string | undefined }
+  ): Promise<URL> => {
     const jar = new CookieJar()
-    const redirectUri = authorizeOptions.redirectUri ?? REDIRECT_URI
-    const state = crypto.randomUUID()
-    const send = async (url: string, form?: Record<string, string>) => {
-      const response = await fetch(new URL(url, issuer), {
+    const redirectUri = atOptions?.redirectUri ?? REDIRECT_URI
+    const send = async (target: string, form?: Record<string, string>) => {
+      const response = await fetch(new URL(target, issuer), {
         method: form ? "POST" : "GET",
         redirect: "manual",
         headers: {
@@ -292,10 +303,36 @@ export const startOidcProvider = async (options: OidcProviderOptions = {}): Prom
       await response.arrayBuffer()
       const location = response.headers.get("location")
       if (response.status < 300 || response.status >= 400 || location === null) {
-        throw new Error(`authorization flow: ${form ? "POST" : "GET"} ${url} answered ${response.status}`)
+        throw new Error(`authorization flow: ${form ? "POST" : "GET"} ${target} answered ${response.status}`)
       }
       return new URL(location, issuer)
     }
+    let next = await send(url)
+    // at most: login interaction, resume, consent interaction, resume
+    for (let step = 0; step < 6; step++) {
+      if (next.href.startsWith(redirectUri)) return next
+      const interaction = /^\/interaction\/([^/]+)$/.exec(next.pathname)
+      if (interaction) {
+        const page = await fetch(next, { headers: { cookie: jar.header() } })
+        const html = await page.text()
+        const prompt = /name="prompt" value="([a-z]+)"/.exec(html)?.[1]
+        if (prompt === "login") {
+          next = await send(next.href, { prompt, login: atOptions?.accountId ?? "alice", password: "any" })
+        } else if (prompt === "consent") {
+          next = await send(next.href, { prompt })
+        } else {
+          throw new Error(`authorization flow: unexpected interaction page (HTTP ${page.status})`)
+        }
+      } else {
+        next = await send(next.href)
+      }
+    }
+    throw new Error("authorization flow: too many redirects")
+  }
+
+  const authorize = async (authorizeOptions: AuthorizeOptions): Promise<string> => {
+    const redirectUri = authorizeOptions.redirectUri ?? REDIRECT_URI
+    const state = crypto.randomUUID()
     const start = new URL("/auth", issuer)
     for (const [name, value] of Object.entries({
       client_id: authorizeOptions.clientId,
@@ -310,41 +347,14 @@ export const startOidcProvider = async (options: OidcProviderOptions = {}): Prom
     })) {
       start.searchParams.set(name, value)
     }
-    let next = await send(start.href)
-    // at most: login interaction, resume, consent interaction, resume
-    for (let step = 0; step < 6; step++) {
-      if (next.href.startsWith(redirectUri)) {
-        const error = next.searchParams.get("error")
-        if (error)
-          throw new Error(
-            `authorization failed: ${error} ${next.searchParams.get("error_description") ?? ""}`
-          )
-        if (next.searchParams.get("state") !== state) throw new Error("authorization flow: state mismatch")
-        const code = next.searchParams.get("code")
-        if (!code) throw new Error("authorization flow: no code in the redirect")
-        return code
-      }
-      const interaction = /^\/interaction\/([^/]+)$/.exec(next.pathname)
-      if (interaction) {
-        const page = await fetch(next, { headers: { cookie: jar.header() } })
-        const html = await page.text()
-        const prompt = /name="prompt" value="([a-z]+)"/.exec(html)?.[1]
-        if (prompt === "login") {
-          next = await send(next.href, {
-            prompt,
-            login: authorizeOptions.accountId ?? "alice",
-            password: "any"
-          })
-        } else if (prompt === "consent") {
-          next = await send(next.href, { prompt })
-        } else {
-          throw new Error(`authorization flow: unexpected interaction page (HTTP ${page.status})`)
-        }
-      } else {
-        next = await send(next.href)
-      }
-    }
-    throw new Error("authorization flow: too many redirects")
+    const back = await authorizeAt(start.href, { accountId: authorizeOptions.accountId, redirectUri })
+    const error = back.searchParams.get("error")
+    if (error)
+      throw new Error(`authorization failed: ${error} ${back.searchParams.get("error_description") ?? ""}`)
+    if (back.searchParams.get("state") !== state) throw new Error("authorization flow: state mismatch")
+    const code = back.searchParams.get("code")
+    if (!code) throw new Error("authorization flow: no code in the redirect")
+    return code
   }
 
   const postForm = (path: string, form: Record<string, string>) =>
@@ -361,6 +371,7 @@ export const startOidcProvider = async (options: OidcProviderOptions = {}): Prom
     counters,
     serverErrors,
     authorize,
+    authorizeAt,
     introspect: async (token, client) => {
       const response = await postForm("/token/introspection", {
         token,
