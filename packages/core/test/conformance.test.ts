@@ -49,7 +49,8 @@ suite("oidc-provider", ["clientCredentials", "basic", "code", "unsupported"], as
 
 const sandboxSuite = (profile: "wex" | "wealthcare", capabilities: ReadonlyArray<Capability>) =>
   suite(`@authfetch/sandbox (${profile})`, capabilities, async () => {
-    const sandbox = await startSandbox({ profile, tokenRateLimit: false })
+    // autoApprove: the authorization endpoint approves at once instead of showing its sign-in page
+    const sandbox = await startSandbox({ profile, tokenRateLimit: false, autoApprove: true })
     const redirectUri = "http://127.0.0.1/callback"
     const scope = WEALTHCARE_SCOPES.join(" ")
     const server: ConformanceServer = {
@@ -61,7 +62,7 @@ const sandboxSuite = (profile: "wex" | "wealthcare", capabilities: ReadonlyArray
         ...DEFAULT_CLIENT,
         redirectUri,
         scope,
-        // The sandbox's authorization endpoint approves at once and redirects with the code.
+        // With autoApprove, the sandbox's authorization endpoint approves at once and redirects with the code.
         authorize: async (codeChallenge) => {
           const url = new URL(sandbox.authorizeUrl!)
           for (const [name, value] of Object.entries({

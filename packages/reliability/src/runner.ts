@@ -214,12 +214,16 @@ export const subjectOf = (token: string): string | undefined => {
 const REDIRECT_URI = "http://127.0.0.1/callback"
 
 /**
- * An authorization code of the sandbox's auto-approved flow (WealthCare), with
- * PKCE: what an application holds after the user came back to its callback.
+ * An authorization code of the sandbox's authorization code flow (WealthCare),
+ * with PKCE: what an application holds after its user signed in on the
+ * sandbox's sign-in page and came back to its callback. The page's form is
+ * driven as a browser would: the authorization request, then the form's
+ * hidden `request` field posted back with the user's credentials.
  */
 const obtainCode = async (
   authorizeUrl: string,
-  clientId: string
+  clientId: string,
+  user: { readonly username: string; readonly password: string }
 ): Promise<{ code: string; codeVerifier: string }> => {
   const codeVerifier = Grant.generateCodeVerifier()
   const url = new URL(authorizeUrl)
@@ -232,10 +236,23 @@ const obtainCode = async (
     code_challenge_method: "S256",
     state: randomUUID()
   }).toString()
-  const response = await fetch(url, { redirect: "manual" })
+  const page = await fetch(url, { redirect: "manual" })
+  const request = /name="request" value="([^"]+)"/.exec(await page.text())?.[1]
+  if (request === undefined)
+    throw new Error(`the sandbox's authorization endpoint showed no sign-in form (HTTP ${page.status})`)
+  const response = await fetch(url.origin + url.pathname, {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({
+      request,
+      username: user.username,
+      password: user.password,
+      action: "approve"
+    }).toString(),
+    redirect: "manual"
+  })
   const code = new URL(response.headers.get("location") ?? "http://invalid/").searchParams.get("code")
-  if (code === null)
-    throw new Error(`the sandbox's authorization endpoint gave no code (HTTP ${response.status})`)
+  if (code === null) throw new Error(`the sandbox's sign-in gave no code (HTTP ${response.status})`)
   return { code, codeVerifier }
 }
 
@@ -370,7 +387,7 @@ export const startHarness = async (options: {
     } else if (identities?.kind === "codes") {
       const authorizeUrl = env.sandbox.authorizeUrl
       if (authorizeUrl === undefined) throw new Error("authorization codes need the WealthCare profile")
-      const { code, codeVerifier } = await obtainCode(authorizeUrl, credentials.clientId)
+      const { code, codeVerifier } = await obtainCode(authorizeUrl, credentials.clientId, users[0]!)
       capture.secret(code, "authorization code")
       capture.secret(codeVerifier, "code verifier")
       configs.push({
