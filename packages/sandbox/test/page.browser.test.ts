@@ -3,44 +3,21 @@
  * revoked marker and a live countdown, the recent requests, and no token value
  * anywhere in the page or in what it downloaded.
  *
- * Needs Chromium at /usr/bin/chromium (`apt-get update && apt-get install -y
- * chromium`; CI installs it). Without it this test fails, on purpose: a
- * skipped browser test is a browser test nobody runs.
+ * Needs Chromium at /usr/bin/chromium (see browser.ts): without it this test
+ * fails, on purpose.
  */
-import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs"
+import { mkdirSync, readFileSync, statSync } from "node:fs"
 import { join } from "node:path"
-import { type Browser, chromium } from "playwright-core"
+import type { Browser } from "playwright-core"
 import { afterAll, describe, expect, it } from "vitest"
 import { type Sandbox, startSandbox } from "../src/index.ts"
+import { launchChromium } from "./browser.ts"
 import { bearer, clientCredentials, fingerprintOf, sleep } from "./support.ts"
 
-const CHROMIUM = "/usr/bin/chromium"
 const screenshot = join(new URL("..", import.meta.url).pathname, "test-results", "page.png")
 
 let browser: Browser | undefined
 let sandbox: Sandbox | undefined
-
-// Launched inside the test, not in a hook: a failing hook reports the test as skipped.
-const launch = async (): Promise<Browser> => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(
-      `Chromium is not installed at ${CHROMIUM}; the page test needs it. Install it with: apt-get update && apt-get install -y chromium`
-    )
-  }
-  return chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      "--disable-quic",
-      "--no-first-run"
-    ]
-  })
-}
 
 afterAll(async () => {
   await browser?.close()
@@ -49,7 +26,7 @@ afterAll(async () => {
 
 describe("live page", () => {
   it("shows tokens by fingerprint, the revoked one marked, the requests, and never a token value", async () => {
-    browser = await launch()
+    browser = await launchChromium()
     sandbox = await startSandbox({ profile: "wex", tokenTtl: 300 })
     const revoked = await clientCredentials(sandbox)
     sandbox.revokeAll()
