@@ -2,8 +2,9 @@
 /**
  * `authfetch-sandbox`: the sandbox from a terminal. Prints where everything
  * is and which credentials to use, then one line per request (time, method,
- * path, status, client, token fingerprint, duration) until SIGINT or SIGTERM,
- * which close the server and exit 0.
+ * path, status, client, token fingerprint, duration, and when known the
+ * subject, the error and the faults) until SIGINT or SIGTERM, which close the
+ * server and exit 0.
  *
  * @example
  * ```sh
@@ -11,13 +12,16 @@
  * curl -X POST http://127.0.0.1:8080/authorize \
  *   -H "Content-Type: application/x-www-form-urlencoded" \
  *   -d grant_type=client_credentials -d client_id=sandbox-client -d client_secret=sandbox-secret
+ *
+ * # WealthCare with two test users for the sign-in page
+ * npx authfetch-sandbox --profile wealthcare --port 8081 --user alice:alice-pw --user bob:bob-pw
  * ```
  *
  * @since 0.1.0
  */
 import { parseArgs } from "node:util"
-import { DEFAULT_CLIENT, startSandbox } from "./Sandbox.ts"
-import type { SandboxEvent, SandboxOptions } from "./types.ts"
+import { DEFAULT_CLIENT, DEFAULT_USER, startSandbox } from "./Sandbox.ts"
+import type { SandboxEvent, SandboxOptions, SandboxUser } from "./types.ts"
 
 const USAGE = `Usage: authfetch-sandbox [options]
 
@@ -30,6 +34,9 @@ Options:
   --token-ttl S              access token lifetime in seconds (default: 600 wex, 3600 wealthcare)
   --client-id X              the client id to accept (default: ${DEFAULT_CLIENT.clientId})
   --client-secret Y          its secret (default: ${DEFAULT_CLIENT.clientSecret}, a sandbox-only secret)
+  --user NAME:PASSWORD       wealthcare: a test user of the sign-in page and the password grant;
+                             repeatable (default: ${DEFAULT_USER.username}:${DEFAULT_USER.password})
+  --auto-approve             wealthcare: /connect/authorize approves at once, without the sign-in page
   -h, --help                 show this help
 
 Faults, stats, events and tokens: see the admin API printed at start, and the page.
@@ -58,6 +65,8 @@ const parsed = (() => {
         "token-ttl": { type: "string" },
         "client-id": { type: "string" },
         "client-secret": { type: "string" },
+        user: { type: "string", multiple: true },
+        "auto-approve": { type: "boolean" },
         help: { type: "boolean", short: "h" }
       },
       strict: true,
@@ -82,6 +91,18 @@ const secretGiven = values["client-secret"] !== undefined
 const clientSecret = values["client-secret"] ?? DEFAULT_CLIENT.clientSecret
 const port = integer(values.port, "port", 0, 65535)
 const tokenTtl = integer(values["token-ttl"], "token-ttl", 1, 31_536_000)
+const autoApprove = values["auto-approve"] === true
+
+if (profile !== "wealthcare" && (values.user !== undefined || autoApprove)) {
+  fail("--user and --auto-approve need --profile wealthcare")
+}
+// NAME:PASSWORD, split at the first colon: a password may contain colons, a username may not
+const users: Array<SandboxUser> | undefined = values.user?.map((spec) => {
+  const colon = spec.indexOf(":")
+  if (colon <= 0 || colon === spec.length - 1)
+    return fail(`--user must be NAME:PASSWORD (got a value without both)`)
+  return { username: spec.slice(0, colon), password: spec.slice(colon + 1) }
+})
 
 const line = (event: SandboxEvent): string =>
   [
@@ -92,6 +113,7 @@ const line = (event: SandboxEvent): string =>
     `client=${event.clientId ?? "-"}`,
     `token=${event.tokenFingerprint ?? "-"}`,
     `${event.durationMs}ms`,
+    ...(event.subject === undefined ? [] : [`sub=${event.subject}`]),
     ...(event.error === undefined ? [] : [`error=${event.error}`]),
     ...(event.faults === undefined ? [] : [`faults=${event.faults.join(",")}`])
   ].join(" ")
@@ -102,7 +124,9 @@ const options: SandboxOptions = {
   onEvent: (event) => process.stdout.write(`${line(event)}\n`),
   ...(port === undefined ? {} : { port }),
   ...(values.host === undefined ? {} : { host: values.host }),
-  ...(tokenTtl === undefined ? {} : { tokenTtl })
+  ...(tokenTtl === undefined ? {} : { tokenTtl }),
+  ...(users === undefined ? {} : { users }),
+  ...(autoApprove ? { autoApprove } : {})
 }
 
 try {
@@ -114,22 +138,36 @@ try {
     `authfetch sandbox (${profile}) listening on ${sandbox.url}`,
     "",
     `  token URL      ${sandbox.tokenUrl}`,
-    ...(sandbox.authorizeUrl === undefined ? [] : [`  authorize URL  ${sandbox.authorizeUrl}`]),
+    ...(sandbox.authorizeUrl === undefined
+      ? []
+      : [
+          `  authorize URL  ${sandbox.authorizeUrl}   (${autoApprove ? "approves at once: --auto-approve" : "the sign-in page"})`,
+          `  issuer         ${sandbox.issuer}`,
+          `  discovery      ${sandbox.discoveryUrl}`,
+          `  JWKS           ${sandbox.jwksUrl}`,
+          `  userinfo       ${sandbox.userinfoUrl}`,
+          `  revocation     ${sandbox.revocationUrl}`,
+          `  end session    ${sandbox.endSessionUrl}`
+        ]),
     `  API base       ${sandbox.baseUrl}   (e.g. GET ${sandbox.baseUrl}/v1/consumers/12345)`,
     `  admin          ${sandbox.adminUrl}   (stats, faults, revoke-all, events, tokens)`,
     `  page           ${sandbox.url}/`,
     "",
     `  client_id      ${clientId}`,
     `  client_secret  ${secretLine}`,
-    ...(profile === "wealthcare"
-      ? ["  user           sandbox-user / sandbox-password (password grant)"]
-      : []),
+    ...(profile !== "wealthcare"
+      ? []
+      : users === undefined
+        ? [
+            `  user           ${DEFAULT_USER.username} / ${DEFAULT_USER.password}   (sign-in page and password grant)`
+          ]
+        : users.map((u) => `  user           ${u.username}   (password as given with --user)`)),
     "",
     "Try:",
     `  curl -X POST ${sandbox.tokenUrl} -H "Content-Type: application/x-www-form-urlencoded" \\`,
     `    -d grant_type=client_credentials -d client_id=${clientId} -d client_secret=${secretGiven ? "<your secret>" : clientSecret}`,
     "",
-    "Requests (time method path status client token duration):",
+    "Requests (time method path status client token duration [sub] [error] [faults]):",
     ""
   ]
   process.stdout.write(out.join("\n"))

@@ -7,7 +7,7 @@ import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process"
 import { existsSync, readdirSync, statSync } from "node:fs"
 import { join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
-import { fingerprintOf } from "./support.ts"
+import { fingerprintOf, pkce, requestIdOf } from "./support.ts"
 
 const root = new URL("..", import.meta.url).pathname
 const cli = join(root, "dist", "cli.js")
@@ -171,6 +171,83 @@ describe("authfetch-sandbox CLI", () => {
     expect(((await res.json()) as { expires_in: number }).expires_in).toBe(5)
     sandbox.child.kill("SIGINT")
     expect((await withinMs(sandbox.exited(), 2000)).code).toBe(0)
+  })
+
+  it("wealthcare --user NAME:PASSWORD (repeatable): the sign-in page's users, not printed; the new URLs printed", async () => {
+    const sandbox = run(["--profile", "wealthcare", "--user", "alice:pw:with:colons", "--user", "bob:bob-pw"])
+    await sandbox.waitFor(/^Requests /m)
+    const out = sandbox.stdout()
+    const authorizeUrl = /^\s*authorize URL\s+(\S+)\s+\(the sign-in page\)$/m.exec(out)![1]!
+    const origin = new URL(authorizeUrl).origin
+    expect(out).toMatch(new RegExp(`issuer\\s+${origin}$`, "m"))
+    expect(out).toMatch(new RegExp(`discovery\\s+${origin}/\\.well-known/openid-configuration$`, "m"))
+    expect(out).toMatch(new RegExp(`JWKS\\s+${origin}/\\.well-known/jwks\\.json$`, "m"))
+    expect(out).toMatch(new RegExp(`userinfo\\s+${origin}/connect/userinfo$`, "m"))
+    expect(out).toMatch(new RegExp(`revocation\\s+${origin}/connect/revocation$`, "m"))
+    expect(out).toMatch(new RegExp(`end session\\s+${origin}/connect/endsession$`, "m"))
+    expect(out).toMatch(/^\s*user\s+alice\s+\(password as given with --user\)$/m)
+    expect(out).toMatch(/^\s*user\s+bob\s/m)
+    expect(out).not.toContain("pw:with:colons")
+    expect(out).not.toContain("bob-pw")
+    expect(out).not.toContain("sandbox-user")
+
+    const url = new URL(authorizeUrl)
+    url.search = new URLSearchParams({
+      response_type: "code",
+      client_id: "sandbox-client",
+      redirect_uri: "http://127.0.0.1/callback",
+      code_challenge: pkce().challenge,
+      code_challenge_method: "S256"
+    }).toString()
+    const page = await fetch(url)
+    expect(page.status).toBe(200)
+    const signedIn = await fetch(authorizeUrl, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({
+        request: requestIdOf(await page.text()),
+        username: "alice",
+        password: "pw:with:colons"
+      }).toString(),
+      redirect: "manual"
+    })
+    expect(signedIn.status).toBe(302)
+    await sandbox.waitFor(/POST\s+\/connect\/authorize 302 client=sandbox-client token=- \d+ms sub=alice$/m)
+    sandbox.child.kill("SIGTERM")
+    expect((await withinMs(sandbox.exited(), 2000)).code).toBe(0)
+  })
+
+  it("wealthcare --auto-approve redirects at once; --user and --auto-approve need wealthcare", async () => {
+    const sandbox = run(["--profile", "wealthcare", "--auto-approve"])
+    const authorizeUrl = (await sandbox.waitFor(/^\s*authorize URL\s+(\S+)\s+\(approves at once/m))[1]!
+    await sandbox.waitFor(/^Requests /m)
+    expect(sandbox.stdout()).toMatch(/user\s+sandbox-user \/ sandbox-password/)
+    const url = new URL(authorizeUrl)
+    url.search = new URLSearchParams({
+      response_type: "code",
+      client_id: "sandbox-client",
+      redirect_uri: "http://127.0.0.1/callback",
+      code_challenge: pkce().challenge,
+      code_challenge_method: "S256"
+    }).toString()
+    const res = await fetch(url, { redirect: "manual" })
+    expect(res.status).toBe(302)
+    expect(new URL(res.headers.get("location")!).searchParams.get("code")).not.toBeNull()
+    sandbox.child.kill("SIGINT")
+    expect((await withinMs(sandbox.exited(), 2000)).code).toBe(0)
+
+    for (const args of [
+      ["--profile", "wex", "--user", "a:b"],
+      ["--auto-approve"],
+      ["--profile", "wealthcare", "--user", "nopassword"],
+      ["--profile", "wealthcare", "--user", ":pw"],
+      ["--profile", "wealthcare", "--user", "a:b", "--user", "a:c"]
+    ]) {
+      const bad = run(args)
+      const exited = await withinMs(bad.exited(), 5000)
+      expect(exited.code, args.join(" ")).not.toBe(0)
+      expect(bad.stderr(), args.join(" ")).toMatch(/--user|--auto-approve|listed twice/)
+    }
   })
 
   it("--help exits 0; a bad option exits 2 with the usage", async () => {
