@@ -145,6 +145,8 @@ export interface UserSessionsConfig extends FreshnessOptions {
 export const DEFAULT_IDLE_TIMEOUT: Duration.Duration = Duration.minutes(30)
 /** A session ends this long after sign-in, by default. */
 export const DEFAULT_ABSOLUTE_TIMEOUT: Duration.Duration = Duration.hours(8)
+/** An ended session stays in the store this long, so that its end is reported. */
+const ENDED_GRACE_MILLIS = 60_000
 /** A sign-in must come back within this long, by default. */
 export const DEFAULT_SIGN_IN_TIMEOUT: Duration.Duration = Duration.minutes(10)
 
@@ -664,8 +666,10 @@ export const make = (
       }
     }
 
+    // The store keeps an entry a minute past its end, so that the request that finds it
+    // ended can say so (`session_ended`); `lookup` enforces the end itself.
     const ttlOf = (entry: SessionEntry, now: number) =>
-      Math.max(1, Math.min(entry.touchedAt + idleMillis, entry.expiresAt) - now)
+      Math.max(1, Math.min(entry.touchedAt + idleMillis, entry.expiresAt) - now + ENDED_GRACE_MILLIS)
 
     const sessionOf = (key: string, entry: SessionEntry): Session => ({
       key,

@@ -184,7 +184,10 @@ describe("user sessions with oidc-provider", () => {
     const token = await session!.tokens.getToken()
     // that access token alone is gone at the provider: the userinfo endpoint answers 401,
     // the token is refreshed once and the request replayed
-    await (await op.provider.AccessToken.find(token.reveal()))!.destroy()
+    const models = op.provider as unknown as {
+      readonly AccessToken: { find(value: string): Promise<{ destroy(): Promise<void> } | undefined> }
+    }
+    await (await models.AccessToken.find(token.reveal()))!.destroy()
     op.counters.reset()
     const res = await authFetch(session!.tokens, { baseUrl: op.issuer })("/me")
     expect(res.status).toBe(200)
