@@ -34,7 +34,9 @@ beforeEach(() => {
   server.setDefault(() => issueToken({ expires_in: 100, refresh_token: `rt-${++refreshCounter}` }))
 })
 
-const config = (overrides: Partial<UserSessions.UserSessionsConfig> = {}): UserSessions.UserSessionsConfig => ({
+const config = (
+  overrides: Partial<UserSessions.UserSessionsConfig> = {}
+): UserSessions.UserSessionsConfig => ({
   authorizationUrl: `${server.url}/authorize`,
   tokenUrl: server.tokenUrl,
   revocationUrl: false,
@@ -97,14 +99,20 @@ describe("UserSessions (TestClock)", () => {
       assert.strictEqual(url.searchParams.get("redirect_uri"), "http://127.0.0.1:3000/auth/callback")
       assert.isNull(url.searchParams.get("nonce")) // no openid in the scope
       // loopback http: no Secure, so no __Host- prefix (browsers refuse one without Secure)
-      assert.match(start.cookies[0]!, /^authfetch-sign-in=[\w-]{43}; Path=\/; Max-Age=600; HttpOnly; SameSite=Lax$/)
+      assert.match(
+        start.cookies[0]!,
+        /^authfetch-sign-in=[\w-]{43}; Path=\/; Max-Age=600; HttpOnly; SameSite=Lax$/
+      )
       const jar = cookiesOf(start.cookies)
       const done = yield* sessions.completeSignIn({
         query: new URLSearchParams({ code: "the-code", state: url.searchParams.get("state")! }),
         cookie: header(jar)
       })
       assert.strictEqual(done.location, "/account?tab=2")
-      assert.match(done.cookies[0]!, /^authfetch-session=[\w-]{43}; Path=\/; Max-Age=28800; HttpOnly; SameSite=Lax$/)
+      assert.match(
+        done.cookies[0]!,
+        /^authfetch-session=[\w-]{43}; Path=\/; Max-Age=28800; HttpOnly; SameSite=Lax$/
+      )
       const exchange = grants("authorization_code")[0]!
       assert.strictEqual(exchange.form.get("code"), "the-code")
       assert.strictEqual(exchange.form.get("redirect_uri"), "http://127.0.0.1:3000/auth/callback")
@@ -123,7 +131,10 @@ describe("UserSessions (TestClock)", () => {
     Effect.gen(function* () {
       const sessions = yield* engine({ redirectUri: "https://app.example/auth/callback" })
       const { done } = yield* signIn(sessions)
-      assert.match(done.cookies[0]!, /^__Host-authfetch-session=[\w-]{43}; Path=\/; Max-Age=28800; HttpOnly; SameSite=Lax; Secure$/)
+      assert.match(
+        done.cookies[0]!,
+        /^__Host-authfetch-session=[\w-]{43}; Path=\/; Max-Age=28800; HttpOnly; SameSite=Lax; Secure$/
+      )
     })
   )
 
@@ -169,7 +180,10 @@ describe("UserSessions (TestClock)", () => {
       const b = yield* engine({}, store) // another bundle's copy, or another instance
       const { done } = yield* signIn(a)
       yield* TestClock.adjust("101 seconds")
-      server.setDefault(() => ({ ...issueToken({ expires_in: 100, refresh_token: `rt-${++refreshCounter}` }), delayMs: 50 }))
+      server.setDefault(() => ({
+        ...issueToken({ expires_in: 100, refresh_token: `rt-${++refreshCounter}` }),
+        delayMs: 50
+      }))
       const tokens = yield* Effect.all(
         Array.from({ length: 50 }, (_, i) => (i % 2 === 0 ? a : b).accessToken(done.session.key)),
         { concurrency: "unbounded" }
@@ -184,7 +198,10 @@ describe("UserSessions (TestClock)", () => {
       const events: Array<SessionEvent> = []
       const sessions = yield* engine({ onEvent: (e) => events.push(e) })
       const { cookie, done } = yield* signIn(sessions)
-      server.setDefault(() => ({ status: 400, body: { error: "invalid_grant", error_description: "revoked" } }))
+      server.setDefault(() => ({
+        status: 400,
+        body: { error: "invalid_grant", error_description: "revoked" }
+      }))
       yield* TestClock.adjust("101 seconds")
       const error = yield* Effect.flip(sessions.accessToken(done.session.key))
       assert.strictEqual(error._tag, "SignInRequiredError")
@@ -198,19 +215,21 @@ describe("UserSessions (TestClock)", () => {
     })
   )
 
-  it.effect("a transient failure while the token is usable keeps serving it; once expired the error reaches the caller", () =>
-    Effect.gen(function* () {
-      const sessions = yield* engine({ tokenRequestRetry: { maxRetries: 0 } })
-      const { done } = yield* signIn(sessions)
-      const first = yield* sessions.accessToken(done.session.key)
-      server.setDefault(() => ({ status: 503, body: { error: "temporarily_unavailable" } }))
-      yield* TestClock.adjust("80 seconds") // stale, not expired
-      assert.strictEqual((yield* sessions.accessToken(done.session.key)).reveal(), first.reveal())
-      while (grants("refresh_token").length < 1) yield* realWait(2)
-      yield* TestClock.adjust("21 seconds") // expired
-      const error = yield* Effect.flip(sessions.accessToken(done.session.key))
-      assert.strictEqual(error._tag, "OAuthError")
-    })
+  it.effect(
+    "a transient failure while the token is usable keeps serving it; once expired the error reaches the caller",
+    () =>
+      Effect.gen(function* () {
+        const sessions = yield* engine({ tokenRequestRetry: { maxRetries: 0 } })
+        const { done } = yield* signIn(sessions)
+        const first = yield* sessions.accessToken(done.session.key)
+        server.setDefault(() => ({ status: 503, body: { error: "temporarily_unavailable" } }))
+        yield* TestClock.adjust("80 seconds") // stale, not expired
+        assert.strictEqual((yield* sessions.accessToken(done.session.key)).reveal(), first.reveal())
+        while (grants("refresh_token").length < 1) yield* realWait(2)
+        yield* TestClock.adjust("21 seconds") // expired
+        const error = yield* Effect.flip(sessions.accessToken(done.session.key))
+        assert.strictEqual(error._tag, "OAuthError")
+      })
   )
 
   it.effect("idle and absolute lifetimes; a used session is kept alive by its requests", () =>
@@ -303,7 +322,9 @@ describe("UserSessions (TestClock)", () => {
       assert.strictEqual((expired as { reason?: string }).reason, "no_refresh_token")
       assert.strictEqual(grants("password").length, 1)
       server.setDefault(() => ({ status: 400, body: { error: "invalid_grant" } }))
-      const refused = yield* Effect.flip(sessions.signInWithPassword({ username: "alice", password: "wrong" }))
+      const refused = yield* Effect.flip(
+        sessions.signInWithPassword({ username: "alice", password: "wrong" })
+      )
       assert.strictEqual((refused as { reason?: string }).reason, "invalid_credentials")
     })
   )
@@ -311,16 +332,26 @@ describe("UserSessions (TestClock)", () => {
   it.effect("a refused code exchange stores nothing and says why", () =>
     Effect.gen(function* () {
       const sessions = yield* engine()
-      server.setDefault(() => ({ status: 400, body: { error: "invalid_grant", error_description: "PKCE failed" } }))
+      server.setDefault(() => ({
+        status: 400,
+        body: { error: "invalid_grant", error_description: "PKCE failed" }
+      }))
       const start = yield* sessions.startSignIn({})
       const jar = cookiesOf(start.cookies)
       const error = yield* Effect.flip(
         sessions.completeSignIn({
-          query: new URLSearchParams({ code: "c", state: new URL(start.location).searchParams.get("state")! }),
+          query: new URLSearchParams({
+            code: "c",
+            state: new URL(start.location).searchParams.get("state")!
+          }),
           cookie: header(jar)
         })
       )
-      assert.deepInclude(error, { reason: "code_exchange_failed", code: "invalid_grant", description: "PKCE failed" })
+      assert.deepInclude(error, {
+        reason: "code_exchange_failed",
+        code: "invalid_grant",
+        description: "PKCE failed"
+      })
       assert.strictEqual(grants("authorization_code").length, 1) // a code is never sent twice
     })
   )

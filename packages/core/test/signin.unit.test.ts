@@ -12,8 +12,8 @@ import { FetchHttpClient } from "effect/http"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as Csrf from "../src/Csrf.ts"
 import * as Discovery from "../src/Discovery.ts"
-import { createUserSessions, InvalidConfigError } from "../src/index.ts"
 import * as IdToken from "../src/IdToken.ts"
+import { createUserSessions, InvalidConfigError } from "../src/index.ts"
 import { readCookie } from "../src/internal/cookies.ts"
 import * as Revocation from "../src/Revocation.ts"
 import * as SignIn from "../src/SignIn.ts"
@@ -62,11 +62,15 @@ describe("SignIn.checkCallback", () => {
     expect(reason(check("error=access_denied&iss=https%3A%2F%2Fevil.example"))).toBe("issuer_mismatch")
   })
   it("requires iss when the server's metadata promises it", () => {
-    expect(reason(check("code=abc", { issuer: "https://auth.example", issRequired: true }))).toBe("issuer_missing")
+    expect(reason(check("code=abc", { issuer: "https://auth.example", issRequired: true }))).toBe(
+      "issuer_missing"
+    )
     expect(reason(check("code=abc", { issuer: "https://auth.example" }))).toBe("ok")
   })
   it("turns an error answer into a typed error with the code and a cleaned, cut description", () => {
-    const result = check(`error=access_denied&error_description=${encodeURIComponent(`no\u0000\n${"x".repeat(500)}`)}`)
+    const result = check(
+      `error=access_denied&error_description=${encodeURIComponent(`no\u0000\n${"x".repeat(500)}`)}`
+    )
     expect(Result.isFailure(result)).toBe(true)
     if (Result.isFailure(result)) {
       expect(result.failure.code).toBe("access_denied")
@@ -112,7 +116,10 @@ describe("SignIn.safeReturnTo", () => {
 })
 
 describe("Csrf.check", () => {
-  const request = (method: string, headers: Record<string, string>) => ({ method, headers: new Headers(headers) })
+  const request = (method: string, headers: Record<string, string>) => ({
+    method,
+    headers: new Headers(headers)
+  })
   const reason = (method: string, headers: Record<string, string>, header?: string | false) =>
     Csrf.check(request(method, headers), { appOrigin: APP, header })?.reason ?? "ok"
 
@@ -140,7 +147,10 @@ describe("Csrf.check", () => {
   })
 })
 
-const jwt = (claims: Record<string, unknown>, header: Record<string, unknown> = { alg: "RS256", typ: "JWT" }) =>
+const jwt = (
+  claims: Record<string, unknown>,
+  header: Record<string, unknown> = { alg: "RS256", typ: "JWT" }
+) =>
   [header, claims].map((part) => Buffer.from(JSON.stringify(part)).toString("base64url")).join(".") + ".sig"
 
 describe("IdToken.validate (OIDC Core 3.1.3.7)", () => {
@@ -181,7 +191,9 @@ describe("IdToken.validate (OIDC Core 3.1.3.7)", () => {
   it("holds a refresh's ID token to the sign-in's subject (OIDC Core 12.2), without a nonce", () => {
     const refreshed = jwt({ ...claims, nonce: undefined })
     expect(reason(refreshed, { nonce: undefined, subject: "alice" })).toBe("ok")
-    expect(reason(jwt({ ...claims, sub: "mallory" }), { nonce: undefined, subject: "alice" })).toMatch(/sub differs/)
+    expect(reason(jwt({ ...claims, sub: "mallory" }), { nonce: undefined, subject: "alice" })).toMatch(
+      /sub differs/
+    )
   })
   it("tolerates a minute of clock skew", () => {
     expect(reason(jwt({ ...claims, iat: now / 1000 + 30 }))).toBe("ok")
@@ -193,7 +205,9 @@ describe("IdToken.validate (OIDC Core 3.1.3.7)", () => {
 })
 
 /** A tiny server answering each path from a table (real sockets). */
-const serve = async (routes: Record<string, (req: IncomingMessage, body: string) => [number, unknown, Record<string, string>?]>) => {
+const serve = async (
+  routes: Record<string, (req: IncomingMessage, body: string) => [number, unknown, Record<string, string>?]>
+) => {
   const seen: Array<{ path: string; body: string; authorization: string | undefined }> = []
   const server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
     const chunks: Array<Buffer> = []
@@ -230,7 +244,10 @@ describe("Discovery", () => {
         200,
         { issuer: `${as.url}/plain`, authorization_endpoint: `${as.url}/a`, token_endpoint: `${as.url}/t` }
       ],
-      "/liar/.well-known/openid-configuration": () => [200, { issuer: "https://evil.example", token_endpoint: "https://evil.example/t" }],
+      "/liar/.well-known/openid-configuration": () => [
+        200,
+        { issuer: "https://evil.example", token_endpoint: "https://evil.example/t" }
+      ],
       "/insecure/.well-known/openid-configuration": () => [
         200,
         { issuer: `${as.url}/insecure`, token_endpoint: "http://evil.example/token" }
@@ -241,7 +258,8 @@ describe("Discovery", () => {
     issuer = `${as.url}/tenant`
   })
   afterAll(() => as.close())
-  const discover = (path: string) => run(Discovery.discover(`${as.url}${path}`).pipe(Effect.provide(FetchHttpClient.layer)))
+  const discover = (path: string) =>
+    run(Discovery.discover(`${as.url}${path}`).pipe(Effect.provide(FetchHttpClient.layer)))
 
   it("reads OIDC metadata, or RFC 8414's when there is none", async () => {
     const oidc = await discover("/tenant")
@@ -274,7 +292,10 @@ describe("Revocation (RFC 7009)", () => {
       "/revoke": (_req, body) =>
         new URLSearchParams(body).get("client_secret") === "s3cret"
           ? [200, ""]
-          : [401, { error: "invalid_client", error_description: `bad ${new URLSearchParams(body).get("token")}` }]
+          : [
+              401,
+              { error: "invalid_client", error_description: `bad ${new URLSearchParams(body).get("token")}` }
+            ]
     })
   })
   afterAll(() => as.close())
@@ -312,7 +333,9 @@ describe("Revocation (RFC 7009)", () => {
 describe("cookies and configuration", () => {
   it("reads only values of our shape", () => {
     const value = "a".repeat(43)
-    expect(readCookie(`x=1; authfetch-session=${value}; authfetch-session=bad`, "authfetch-session")).toEqual([value])
+    expect(readCookie(`x=1; authfetch-session=${value}; authfetch-session=bad`, "authfetch-session")).toEqual(
+      [value]
+    )
     expect(readCookie(`authfetch-session="${value}"`, "authfetch-session")).toEqual([value])
     expect(readCookie(undefined, "authfetch-session")).toEqual([])
   })
@@ -352,5 +375,74 @@ describe("cookies and configuration", () => {
     expect(UserSessions.sessionKey(id)).not.toContain(id)
     const base = { issuer: "https://a.example", clientId: "x", scope: "s", redirectUri: `${APP}/cb` }
     expect(UserSessions.clientKeyOf(base)).not.toBe(UserSessions.clientKeyOf({ ...base, clientId: "y" }))
+  })
+})
+
+describe("sign-in presets", () => {
+  it("wealthcareSignIn fills IdentityServer's endpoints on WealthCare's documented host", async () => {
+    const { wealthcareSignIn } = await import("../src/providers/index.ts")
+    const config = wealthcareSignIn({
+      clientId: "app",
+      clientSecret: "s3cret",
+      redirectUri: `${APP}/auth/callback`,
+      scope: "openid offline_access bensoft_api"
+    })
+    expect(config).toMatchObject({
+      issuer: "https://beta.auth.wealthcare.com",
+      authorizationUrl: "https://beta.auth.wealthcare.com/connect/authorize",
+      tokenUrl: "https://beta.auth.wealthcare.com/connect/token",
+      revocationUrl: "https://beta.auth.wealthcare.com/connect/revocation",
+      clientAuth: "client_secret_post"
+    })
+    expect(String(config.clientSecret)).not.toContain("s3cret")
+    const local = wealthcareSignIn({
+      issuer: "http://127.0.0.1:9999",
+      clientId: "app",
+      redirectUri: `${APP}/cb`,
+      scope: "x"
+    })
+    expect(local.tokenUrl).toBe("http://127.0.0.1:9999/connect/token")
+  })
+  it("signInFromEnv names every missing variable and never echoes the secret", async () => {
+    const { signInFromEnv } = await import("../src/providers/index.ts")
+    const missing = (() => {
+      try {
+        signInFromEnv("WEALTHCARE", { env: { WEALTHCARE_CLIENT_SECRET: "s3cret" } })
+      } catch (error) {
+        return error as InvalidConfigError
+      }
+    })()
+    expect(missing?.problems).toEqual([
+      "missing environment variables: WEALTHCARE_CLIENT_ID, WEALTHCARE_REDIRECT_URI, WEALTHCARE_SCOPE"
+    ])
+    const config = signInFromEnv("ACME", {
+      env: {
+        ACME_ISSUER: "https://auth.acme.example",
+        ACME_CLIENT_ID: "app",
+        ACME_CLIENT_SECRET: "s3cret",
+        ACME_REDIRECT_URI: `${APP}/cb`,
+        ACME_SCOPE: "openid"
+      }
+    })
+    expect(config).toMatchObject({ issuer: "https://auth.acme.example", clientId: "app", scope: "openid" })
+    expect(JSON.stringify(config)).not.toContain("s3cret")
+    const insecure = (() => {
+      try {
+        signInFromEnv("ACME", {
+          env: {
+            ACME_CLIENT_ID: "a",
+            ACME_REDIRECT_URI: "http://app.example/cb",
+            ACME_SCOPE: "x",
+            ACME_ISSUER: "http://auth.example"
+          }
+        })
+      } catch (error) {
+        return error as InvalidConfigError
+      }
+    })()
+    expect(insecure?.problems).toEqual([
+      "ACME_ISSUER must be https: (http: is allowed for loopback hosts only)",
+      "ACME_REDIRECT_URI must be https: (http: is allowed for loopback hosts only)"
+    ])
   })
 })

@@ -21,5 +21,11 @@
  */
 export { type FromEnvOptions, fromEnv } from "./env.ts"
 export type { ProviderConfig } from "./preset.ts"
+export {
+  type SignInFromEnvOptions,
+  signInFromEnv,
+  type WealthCareSignInOptions,
+  wealthcareSignIn
+} from "./signIn.ts"
 export { type WealthCareOptions, wealthcare } from "./wealthcare.ts"
 export { type WexConfig, type WexEnvironment, type WexOptions, wex } from "./wex.ts"
