@@ -331,7 +331,13 @@ export const startSandbox = async (options: SandboxOptions): Promise<Sandbox> =>
   const clients = (options.clients ?? [{ ...DEFAULT_CLIENT }]).map((c) => resolveClient(profile, c))
   const users: ReadonlyArray<SandboxUser> = (
     options.users ?? [{ ...DEFAULT_USER, name: "Sandbox User", email: "sandbox-user@example.com" }]
-  ).map((u) => structuredClone(u))
+  ).map((u) => ({
+    ...u,
+    // what a JWT can carry: JSON values (checked at start; nested values are copied as JSON)
+    ...(u.claims === undefined
+      ? {}
+      : { claims: JSON.parse(JSON.stringify(u.claims)) as Record<string, unknown> })
+  }))
   // wealthcare signs ID tokens; generated while the server starts listening
   const signingKey: Promise<SigningKey> | undefined = profile === "wealthcare" ? newSigningKey() : undefined
   const random = options.random ?? Math.random

@@ -249,7 +249,11 @@ export interface SandboxEvent {
    * a sign-in: the user who signed in
    */
   readonly subject?: string
-  /** an OAuth error code, or why a token was refused (`expired`, `revoked`, `unknown`, `missing`) */
+  /**
+   * an OAuth error code, or why a token was refused (`expired`, `revoked`, `unknown`, `missing`);
+   * a sign-in: `invalid_credentials`, `too_many_attempts`, `access_denied` (Cancel); a revocation
+   * that revoked nothing: `unknown_token`, `client_mismatch` (another client's token)
+   */
   readonly error?: string
   /** the faults injected into this request */
   readonly faults?: ReadonlyArray<"latency" | "drop" | "rate_limit" | "error" | "invalid_grant">
