@@ -293,7 +293,8 @@ export interface SandboxStats {
   }
   /**
    * `POST /connect/revocation` (wealthcare): every request; `revoked`, those that found a token of
-   * the requesting client and revoked it; by requesting client, and by the subject of the token found
+   * the requesting client and revoked it (or found it revoked already); by requesting client, and
+   * by the subject of the tokens revoked
    */
   revocations: {
     total: number

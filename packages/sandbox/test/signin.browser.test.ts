@@ -3,8 +3,9 @@
  * opened, the user's credentials typed, "Sign in" clicked, and the browser
  * lands on the app's loopback callback (a tiny node:http server here) with a
  * code that exchanges for tokens; "Cancel" lands there with
- * `error=access_denied`; a wrong password shows the form again. Nothing the
- * page's Content Security Policy blocks, no console error.
+ * `error=access_denied`; a wrong password shows the form again; the live page
+ * counts the app's revocation. Nothing the page's Content Security Policy
+ * blocks, no console error.
  *
  * Needs Chromium at /usr/bin/chromium (see browser.ts): without it this test
  * fails, on purpose.
@@ -162,6 +163,17 @@ describe("sign-in page in Chromium", () => {
     expect(denied.get("state")).toBe("state-3")
     expect(denied.get("iss")).toBe(sandbox.url)
     expect(denied.get("code")).toBeNull()
+
+    // the app signs out: its refresh token revoked (RFC 7009); the live page counts it
+    const revoked = await postForm(sandbox.revocationUrl!, { token: tokens.refresh_token, ...CLIENT })
+    expect(revoked.status).toBe(200)
+    await page.goto(sandbox.url)
+    await page.waitForFunction(
+      () => document.querySelector('[data-stat="revocation requests (revoked)"] b')?.textContent === "1 (1)",
+      undefined,
+      { timeout: 10_000 }
+    )
+    expect(await page.locator("#urls").textContent()).toContain("/.well-known/openid-configuration")
 
     // nothing the CSP blocked (a form-action too narrow for the redirect back would show here), no errors
     expect(problems).toEqual([])
