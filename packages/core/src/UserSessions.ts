@@ -194,6 +194,11 @@ export interface Shape {
   readonly startSignIn: (input: {
     readonly cookie?: string | null | undefined
     readonly returnTo?: string | undefined
+    /**
+     * parameters for this sign-in only (`login_hint`, `prompt=login` to ask again), on top of
+     * `authorizationParams`; the protocol's own (`state`, `redirect_uri`, ...) cannot be set
+     */
+    readonly params?: Readonly<Record<string, string>> | undefined
   }) => Effect.Effect<Redirect, SignInError | DiscoveryError | TokenStoreError>
   /** the callback: checked, code exchanged, session made; where to go with its cookie */
   readonly completeSignIn: (input: {
@@ -818,7 +823,7 @@ export const make = (
           state,
           codeChallenge,
           nonce,
-          params: config.authorizationParams
+          params: { ...config.authorizationParams, ...input.params }
         })
         emit({ type: "sign_in_started", at: Date.now() })
         return {

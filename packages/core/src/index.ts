@@ -238,6 +238,8 @@ export interface UserSessionsHandle extends AsyncDisposable {
   startSignIn(input: {
     readonly cookie?: string | null | undefined
     readonly returnTo?: string | undefined
+    /** for this sign-in only: `login_hint`, `prompt` (never the protocol's own parameters) */
+    readonly params?: Readonly<Record<string, string>> | undefined
   }): Promise<UserSessions.Redirect>
   /** the callback (`query`: its query string): where to go, with the new session's cookie */
   completeSignIn(input: {
