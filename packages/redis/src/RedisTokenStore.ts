@@ -48,10 +48,12 @@ import {
   TokenStore,
   type TokenStoreError
 } from "@authfetch/core"
-import { Context, Deferred, Duration, Effect, Exit, Fiber, Layer, Queue, Redacted, type Scope } from "effect"
+import { Context, Duration, Effect, Layer, Queue, Redacted, type Scope } from "effect"
 import { Redis } from "effect/persistence"
 import * as Encryption from "./Encryption.ts"
 import { emitTo, type StoreEvent, type StoreOperation } from "./Events.ts"
+import * as deadline from "./internal/deadline.ts"
+import * as Lock from "./internal/lock.ts"
 import * as protocol from "./internal/protocol.ts"
 
 /**
@@ -98,12 +100,10 @@ export const DEFAULT_COMMAND_TIMEOUT_MILLIS = 500
 /** Default interval of the poll (missed messages, heartbeat). */
 export const DEFAULT_POLL_INTERVAL_MILLIS = 5_000
 /** After a failure, Redis is tried again this long later (meanwhile the local fallback serves at once). */
-export const PROBE_INTERVAL_MILLIS = 1_000
+export const PROBE_INTERVAL_MILLIS: number = deadline.PROBE_INTERVAL_MILLIS
 /** Longest sleep of a lock waiter between two attempts, should a release message be lost. */
 const MAX_LOCK_WAIT_SLICE_MILLIS = 2_000
 const DEFAULT_RETENTION_MILLIS = 24 * 60 * 60 * 1000
-/** How long the release of a lock request that timed out is retried. */
-const ORPHAN_RELEASE_WINDOW_MILLIS = 60_000
 
 /**
  * The problems of `options`, or none. Never quotes a key.
@@ -172,58 +172,14 @@ interface Known {
   readonly token: AccessToken
 }
 
-const TIMED_OUT = Symbol("timed out")
-
-/**
- * The deadline of a command, counted in time the process could run. A timer
- * that fires after the event loop was blocked (a busy process: a cold burst, a
- * large JSON parse) fires late, before the replies that arrived meanwhile are
- * read: the time it was late did not let the command progress, so it is given
- * again (up to ten deadlines in all), and a last loop turn reads what is
- * waiting. A blocked process is not a slow Redis.
- */
-const withDeadline =
-  (millis: number) =>
-  <A, E, R>(command: Effect.Effect<A, E, R>): Effect.Effect<A, E | typeof TIMED_OUT, R> =>
-    Effect.raceFirst(
-      command,
-      Effect.callback<never, typeof TIMED_OUT>((resume) => {
-        let timer: ReturnType<typeof setTimeout> | undefined
-        let immediate: ReturnType<typeof setImmediate> | undefined
-        let extended = 0
-        const arm = (after: number) => {
-          const due = performance.now() + after
-          timer = setTimeout(() => {
-            const late = performance.now() - due
-            if (late > LATE_TIMER_MILLIS && extended < millis * 9) {
-              extended += late
-              return arm(late)
-            }
-            immediate = setImmediate(() => resume(Effect.fail(TIMED_OUT)))
-          }, after)
-        }
-        arm(millis)
-        return Effect.sync(() => {
-          clearTimeout(timer)
-          if (immediate !== undefined) clearImmediate(immediate)
-        })
-      })
-    )
-
 /** How much longer the shared budget's window is than the provider's: 1 % (600 ms a minute). */
 const CLOCK_RATE_GUARD = 0.01
 
-/** A timer this late means the event loop was blocked, not that time passed for Redis. */
-const LATE_TIMER_MILLIS = 25
+/** What a lock command fails with when Redis cannot say (the lock is then local only). */
+const UNAVAILABLE = Symbol("unavailable")
 
 /** Operations no caller waits for: they probe Redis but do not decide the fallback. */
 const BACKGROUND: ReadonlySet<StoreOperation> = new Set(["heartbeat", "poll"])
-
-/** A client's own command deadline (node-redis's `TimeoutError`, `TimeoutReadError`). */
-const isTimeout = (error: unknown): boolean => {
-  const cause = typeof error === "object" && error !== null && "cause" in error ? error.cause : undefined
-  return cause instanceof Error && /timeout/i.test(cause.name)
-}
 
 /**
  * Builds the store and the budget on the `Redis` service. Its background work
@@ -256,17 +212,18 @@ export const make = (options: Options): Effect.Effect<Shape, InvalidConfigError,
     let retryAt = 0
     /**
      * Runs a Redis command with its deadline; on failure, or while Redis is known to be
-     * down and not yet due for another try, runs `fallback` instead. Never fails.
+     * down and not yet due for another try, runs `fallback` instead. Fails only as
+     * `fallback` does (the lock's, which then goes on without the fleet's lock).
      */
-    const attempt = <A, B>(
+    const attempt = <A, B, E = never>(
       operation: StoreOperation,
       command: Effect.Effect<A, unknown>,
-      fallback: Effect.Effect<B>
-    ): Effect.Effect<A | B> =>
+      fallback: Effect.Effect<B, E>
+    ): Effect.Effect<A | B, E> =>
       Effect.suspend(() => {
         if (downSince !== undefined && Date.now() < retryAt && !BACKGROUND.has(operation)) return fallback
         return command.pipe(
-          withDeadline(timeoutMillis),
+          deadline.withDeadline(timeoutMillis),
           Effect.matchEffect({
             onSuccess: (value) => {
               if (downSince !== undefined) {
@@ -287,7 +244,7 @@ export const make = (options: Options): Effect.Effect<Shape, InvalidConfigError,
                   type: "store_unavailable",
                   at,
                   operation,
-                  reason: error === TIMED_OUT || isTimeout(error) ? "timeout" : "error"
+                  reason: deadline.isTimeout(error) ? "timeout" : "error"
                 })
               }
               retryAt = at + PROBE_INTERVAL_MILLIS
@@ -449,126 +406,29 @@ export const make = (options: Options): Effect.Effect<Shape, InvalidConfigError,
 
     // --- the lock ------------------------------------------------------------------------
 
-    /** Woken when a message says the lock of a key may be free (released, or a token written). */
-    const wakers = new Map<string, Deferred.Deferred<void>>()
-    const wakerOf = (cacheKey: string) => {
-      let waker = wakers.get(cacheKey)
-      if (waker === undefined) {
-        waker = Deferred.makeUnsafe<void>()
-        wakers.set(cacheKey, waker)
-      }
-      return waker
-    }
-    const wake = (cacheKey: string) => {
-      const waker = wakers.get(cacheKey)
-      if (waker === undefined) return
-      wakers.delete(cacheKey)
-      Deferred.doneUnsafe(waker, Exit.void)
-    }
     const scope = yield* Effect.scope
-
-    /** Takes the fleet's lock: "held", or "local" when Redis cannot say (local single flight only). */
-    const takeFleetLock = (cacheKey: string, owner: string, ttlMillis: number) =>
-      Effect.gen(function* () {
-        const started = Date.now()
-        let waited = false
-        for (;;) {
-          const waker = wakerOf(cacheKey)
-          const result = yield* attempt(
-            "lock",
-            redis.eval(protocol.takeLock)(names.lock(cacheKey), owner, ttlMillis),
-            Effect.succeed(-1)
-          )
-          if (result < 0) return "local" as const
-          if (result === 0) {
-            if (waited)
-              emit({ type: "lock_waited", at: Date.now(), key: cacheKey, waitMillis: Date.now() - started })
-            return "held" as const
-          }
-          // Held by another instance: sleep until it says it released the lock, or until the
-          // lock would expire (its holder died), whichever comes first.
-          yield* Deferred.await(waker).pipe(
-            Effect.timeoutOrElse({
-              duration: Duration.millis(Math.min(result, MAX_LOCK_WAIT_SLICE_MILLIS)),
-              orElse: () => Effect.void
-            })
-          )
-          waited = true
-        }
-      })
-
-    const releaseOf = (cacheKey: string, owner: string) =>
-      redis.eval(protocol.releaseLock)(
-        names.lock(cacheKey),
-        owner,
-        names.channel,
-        message({ t: "released", k: cacheKey, o: instanceId })
-      )
-
-    /**
-     * A lock request that timed out may still run when Redis wakes up (a paused Redis
-     * executes what it had received): the lock would then be held by nobody until its
-     * expiry. Its release is sent once Redis answers again; on the same connection it
-     * runs after the request. Owner-checked, so harmless when the lock was never taken.
-     */
-    const releaseOrphan = (cacheKey: string, owner: string) =>
-      Effect.gen(function* () {
-        const until = Date.now() + ORPHAN_RELEASE_WINDOW_MILLIS
-        while (Date.now() < until) {
-          yield* Effect.sleep(Duration.millis(PROBE_INTERVAL_MILLIS))
-          const released = yield* releaseOf(cacheKey, owner).pipe(
-            withDeadline(timeoutMillis),
-            Effect.as(true),
-            Effect.orElseSucceed(() => false)
-          )
-          if (released) return
-        }
-      }).pipe(Effect.forkIn(scope), Effect.asVoid)
+    // The memory store's lock first (one contender per process for the fleet's lock); when
+    // Redis cannot say, the local lock alone (local single flight).
+    const locks = Lock.make({
+      redis,
+      lockKey: names.lock,
+      channel: names.channel,
+      instanceId,
+      timeoutMillis,
+      maxWaitSliceMillis: MAX_LOCK_WAIT_SLICE_MILLIS,
+      scope,
+      emit,
+      local: (cacheKey, effect) => memory.withLock(cacheKey, effect),
+      run: (command) => attempt("lock", command, Effect.fail(UNAVAILABLE)),
+      unavailable: () => Effect.void
+    })
 
     const withLock = <A, E, R>(
       cacheKey: string,
       effect: Effect.Effect<A, E, R>,
       lockOptions?: TokenStore.LockOptions
     ): Effect.Effect<A, E | TokenStoreError, R> =>
-      // the memory store's lock first: one contender per process for the fleet's lock
-      memory.withLock(
-        cacheKey,
-        Effect.gen(function* () {
-          const ttlMillis = Math.max(1_000, Math.ceil(lockOptions?.ttlMillis ?? 10_000))
-          const owner = `${instanceId}.${randomBytes(6).toString("base64url")}`
-          const lock = yield* takeFleetLock(cacheKey, owner, ttlMillis)
-          if (lock === "local") {
-            yield* releaseOrphan(cacheKey, owner)
-            return yield* effect
-          }
-          // Renewed while the holder works, so the expiry only ever frees the lock of a dead one.
-          const renewal = yield* Effect.gen(function* () {
-            for (;;) {
-              yield* Effect.sleep(Duration.millis(Math.floor(ttlMillis / 3)))
-              const renewed = yield* attempt(
-                "lock",
-                redis.eval(protocol.renewLock)(names.lock(cacheKey), owner, ttlMillis),
-                Effect.succeed(-1)
-              )
-              if (renewed === 0) {
-                emit({ type: "lock_lost", at: Date.now(), key: cacheKey })
-                return
-              }
-            }
-          }).pipe(Effect.forkIn(scope))
-          return yield* effect.pipe(
-            Effect.ensuring(
-              Effect.andThen(
-                Fiber.interrupt(renewal),
-                Effect.flatMap(
-                  attempt("lock", Effect.as(releaseOf(cacheKey, owner), true), Effect.succeed(false)),
-                  (released) => (released ? Effect.void : releaseOrphan(cacheKey, owner))
-                )
-              )
-            )
-          )
-        })
-      )
+      locks.withLock(cacheKey, effect, lockOptions?.ttlMillis ?? 10_000)
 
     // --- what other instances write ------------------------------------------------------
 
@@ -633,11 +493,11 @@ export const make = (options: Options): Effect.Effect<Shape, InvalidConfigError,
         }
         const cacheKey = body.k
         if (body.t === "released") {
-          wake(cacheKey)
+          locks.wake(cacheKey)
           return Effect.void
         }
         if (body.t === "set") {
-          wake(cacheKey)
+          locks.wake(cacheKey)
           if (!watchers.has(cacheKey) || typeof body.d !== "string" || typeof body.e !== "string")
             return Effect.void
           const isNew = known.get(cacheKey)?.digest !== body.d
