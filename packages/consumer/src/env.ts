@@ -41,6 +41,10 @@ export const snippetEnv = (
     WEALTHCARE_CLIENT_SECRET: wealthcareClient.clientSecret,
     WEALTHCARE_TOKEN_URL: wealthcare.tokenUrl,
     WEALTHCARE_BASE_URL: apiOf(wealthcare),
+    // signInFromEnv("WEALTHCARE") (sign-in snippets): the sandbox is its own issuer
+    WEALTHCARE_ISSUER: wealthcare.url,
+    WEALTHCARE_REDIRECT_URI: "http://127.0.0.1:3000/auth/callback",
+    WEALTHCARE_SCOPE: "openid profile offline_access bensoft_api",
 
     REDIS_URL: redis.url,
     TOKEN_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEY,
