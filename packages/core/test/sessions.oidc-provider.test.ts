@@ -9,6 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import {
   authFetch,
+  BffProxy,
   createUserSessions,
   type SessionEvent,
   SignInError,
@@ -57,10 +58,15 @@ const makeSessions = (events: Array<SessionEvent> = [], issuer = op.issuer) =>
   })
 
 /** A whole sign-in as a browser does it; returns the jar and where the app sent the browser. */
-const signIn = async (sessions: ReturnType<typeof makeSessions>, jar = new Jar(), returnTo?: string) => {
+const signIn = async (
+  sessions: ReturnType<typeof makeSessions>,
+  jar = new Jar(),
+  returnTo?: string,
+  accountId?: string
+) => {
   const start = await sessions.startSignIn({ cookie: jar.header(), returnTo })
   jar.take(start.cookies)
-  const back = await op.authorizeAt(start.location)
+  const back = await op.authorizeAt(start.location, { accountId })
   const done = await sessions.completeSignIn({ query: back.searchParams, cookie: jar.header() })
   jar.take(done.cookies)
   return { jar, done, back }
@@ -92,6 +98,29 @@ describe("user sessions with oidc-provider", () => {
     expect(events.map((e) => e.type)).toContain("signed_in")
     expect(JSON.stringify(events)).not.toContain(token.reveal())
     expect(JSON.stringify(events)).not.toContain(cookie)
+  })
+
+  it("proxies per user to the provider's userinfo endpoint: each call answered for its own user", async () => {
+    await using sessions = makeSessions()
+    const handler = BffProxy.createProxyHandler({ sessions, baseUrl: op.issuer, allow: ["/me"] })
+    const users = await Promise.all(
+      ["alice", "bob"].map(async (account) => ({
+        account,
+        ...(await signIn(sessions, new Jar(), undefined, account))
+      }))
+    )
+    const results = await Promise.all(
+      users.flatMap(({ account, jar }) =>
+        Array.from({ length: 20 }, async () => {
+          const response = await handler(
+            new Request("https://rp.example.test/api/me", { headers: { cookie: jar.header() } }),
+            "/me"
+          )
+          return { account, status: response.status, sub: ((await response.json()) as { sub?: string }).sub }
+        })
+      )
+    )
+    expect(results.filter((r) => r.status !== 200 || r.sub !== r.account)).toEqual([])
   })
 
   it("refreshes an expired token with the rotated refresh token, once for many concurrent callers", async () => {
