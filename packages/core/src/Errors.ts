@@ -211,7 +211,9 @@ export class InvalidConfigError extends Data.TaggedError("InvalidConfigError")<{
 }
 
 /**
- * Any failure of a token request, as seen by a caller of `getToken`.
+ * Any failure of a token request, as seen by a caller of `getToken`; for a
+ * signed-in user's tokens also `SignInRequiredError` (the session is gone, or
+ * its refresh token was refused).
  *
  * @since 0.1.0
  */
@@ -222,6 +224,7 @@ export type TokenError =
   | InvalidTokenResponseError
   | InvalidConfigError
   | TokenStoreError
+  | SignInRequiredError
 
 /**
  * A shared `TokenStore` (Redis, a database) failed. The memory store never

@@ -176,6 +176,7 @@ export const isRetryableTokenError = (error: TokenError): boolean => {
     case "InvalidTokenResponseError":
     case "InvalidConfigError":
     case "TokenStoreError":
+    case "SignInRequiredError":
       return false
   }
 }

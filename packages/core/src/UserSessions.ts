@@ -49,6 +49,7 @@
 import { sha256 } from "@noble/hashes/sha2.js"
 import { Clock, Context, Deferred, Duration, Effect, Layer, Redacted, Result, type Scope } from "effect"
 import { FetchHttpClient, HttpClient } from "effect/http"
+import type { TokenAccess } from "./Bearer.ts"
 import * as ClientAuth from "./ClientAuth.ts"
 import { budgetKey, isSecureOrigin, kindOf, normalizeScope } from "./Config.ts"
 import * as Discovery from "./Discovery.ts"
@@ -230,7 +231,7 @@ export interface Shape {
   readonly accessToken: (
     key: string,
     options?: { readonly maxWaitMillis?: number | undefined }
-  ) => Effect.Effect<AccessToken, SignInRequiredError | TokenError>
+  ) => Effect.Effect<AccessToken, TokenError>
   /** the current token of session `key` if it is fresh at `now`, without I/O (after a `lookup`) */
   readonly peek: (key: string, now: number) => AccessToken | undefined
   /** a resource server refused `token`: it is expired in session `key` (only if it is still its token) */
@@ -951,7 +952,7 @@ export const make = (
 
     // Refreshes: one per session in this instance (callers share it), and one per session
     // across instances and bundles (the store's lock, inside which the entry is read again).
-    const inflight = new Map<string, Deferred.Deferred<AccessToken, SignInRequiredError | TokenError>>()
+    const inflight = new Map<string, Deferred.Deferred<AccessToken, TokenError>>()
 
     const refreshUnderLock = (key: string, reason: "refresh_ahead" | "expired", maxWaitMillis: number) =>
       store.withLock(
@@ -1060,11 +1061,11 @@ export const make = (
       key: string,
       reason: "refresh_ahead" | "expired",
       maxWaitMillis: number
-    ): Effect.Effect<Deferred.Deferred<AccessToken, SignInRequiredError | TokenError>> =>
+    ): Effect.Effect<Deferred.Deferred<AccessToken, TokenError>> =>
       Effect.suspend(() => {
         const running = inflight.get(key)
         if (running !== undefined) return Effect.succeed(running)
-        const deferred = Deferred.makeUnsafe<AccessToken, SignInRequiredError | TokenError>()
+        const deferred = Deferred.makeUnsafe<AccessToken, TokenError>()
         inflight.set(key, deferred)
         return refreshUnderLock(key, reason, maxWaitMillis).pipe(
           Effect.tapError((error) =>
@@ -1260,6 +1261,27 @@ export const make = (
       invalidate
     })
   })
+
+/**
+ * The tokens of session `key` in the shape `AuthHttpClient.make` and the
+ * request steps take: an Effect program calls the API as that user.
+ *
+ * @example
+ * ```ts
+ * const sessions = yield* UserSessions.UserSessions
+ * const session = yield* sessions.lookup(cookieHeader)
+ * if (session) {
+ *   const client = AuthHttpClient.make(UserSessions.tokensOf(sessions, session.key), { origins: [baseUrl] })
+ * }
+ * ```
+ *
+ * @since 0.2.0
+ */
+export const tokensOf = (sessions: Shape, key: string): TokenAccess => ({
+  get: sessions.accessToken(key),
+  getWithin: (maxWaitMillis) => sessions.accessToken(key, { maxWaitMillis }),
+  invalidate: (token) => sessions.invalidate(key, token)
+})
 
 /**
  * The sessions as a layer, over whatever HttpClient, SessionStore and
