@@ -25,8 +25,8 @@
  * @since 0.1.0
  */
 import { type AuthFetchOptions, authFetch, InvalidConfigError, type Tokens } from "@authfetch/core"
-import type { RequestHandler, Response } from "express"
-import { clientCloseSignal } from "./internal/node.ts"
+import type { RequestHandler } from "express"
+import { followingClient } from "./internal/node.ts"
 
 /**
  * The fetch on `req.authFetch`: a `fetch` with the core's request policy.
@@ -132,15 +132,5 @@ export const authFetchMiddleware = (
   return (req, res, next) => {
     req.authFetch = abortOnClientClose ? followingClient(api, res) : api
     next()
-  }
-}
-
-/** `api`, with the client's disconnect added to each call's signal (created on first use). */
-const followingClient = (api: AuthFetch, res: Response): AuthFetch => {
-  let client: AbortSignal | undefined
-  return (input, init) => {
-    client ??= clientCloseSignal(res)
-    const own = init?.signal ?? (input instanceof Request ? input.signal : undefined)
-    return api(input, { ...init, signal: own ? AbortSignal.any([client, own]) : client })
   }
 }

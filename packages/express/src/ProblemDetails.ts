@@ -20,6 +20,10 @@
  * | `ProblemDetailsError` other 4xx (the upstream's answer to what the client asked) | the same status |
  * | `ProblemDetailsError` 5xx | 502 |
  * | `InvalidConfigError` | 500 |
+ * | `SignInError` (a refused sign-in callback, `returnTo` or password) | 400 |
+ * | `SignInRequiredError` (no signed-in user, or their refresh token was refused) | 401, or a `302` to `signInPath` for a page load |
+ * | `CsrfError` (a state-changing request from another site) | 403 |
+ * | `DiscoveryError` (the authorization server's metadata) | 502 |
  *
  * and, for the rest, here:
  *
@@ -42,6 +46,7 @@
 import { BffProxy, InvalidConfigError, Problem } from "@authfetch/core"
 import type { ErrorRequestHandler, Request } from "express"
 import { clientGone, sendResponse } from "./internal/node.ts"
+import { answerSignInRequired, isAppPath } from "./internal/signInRequired.ts"
 
 /**
  * The problem an error becomes (the core's `BffProxy.ProblemAnswer`).
@@ -61,6 +66,15 @@ export interface ProblemDetailsOptions {
    * body or a detail); `false` for none.
    */
   readonly onError?: ((error: unknown, req: Request, problem: ProblemAnswer) => void) | false | undefined
+  /**
+   * where the sign-in starts (the sign-in router's `GET /signin`, such as
+   * `/auth/signin`): a `SignInRequiredError` (the user's session ended, or
+   * their refresh token was refused) met by a browser loading a page is
+   * answered with a `302` there, with the page as `returnTo`, instead of the
+   * `401` problem (which everything else still gets). Same rule as
+   * `requireSignIn`.
+   */
+  readonly signInPath?: string | undefined
 }
 
 const answer = (status: number, detail: string): ProblemAnswer => ({
@@ -98,6 +112,8 @@ export const toProblem = (error: unknown): ProblemAnswer => {
   return UNEXPECTED
 }
 
+const isSignInRequired = (error: unknown): boolean => fieldOf(error, "_tag") === "SignInRequiredError"
+
 const defaultOnError = (error: unknown, _req: Request, problem: ProblemAnswer): void => {
   // Status, title and tag: an error's message or detail may quote a server's text.
   if (problem.status >= 500) console.error(`[@authfetch/express] ${BffProxy.logLine(error, problem)}`)
@@ -131,7 +147,13 @@ export const problemDetails = (options: ProblemDetailsOptions = {}): ErrorReques
       problems: ["problemDetails option `onError` must be a function or false"]
     })
   }
+  if (options.signInPath !== undefined && !isAppPath(options.signInPath)) {
+    throw new InvalidConfigError({
+      problems: ["problemDetails option `signInPath` must be a path of this app (such as /auth/signin)"]
+    })
+  }
   const onError = options.onError === false ? undefined : (options.onError ?? defaultOnError)
+  const { signInPath } = options
   return (error, req, res, next) => {
     const problem = toProblem(error)
     try {
@@ -141,6 +163,10 @@ export const problemDetails = (options: ProblemDetailsOptions = {}): ErrorReques
     }
     if (res.headersSent) return next(error)
     if (clientGone(res)) return
+    if (signInPath !== undefined && problem.status === 401 && isSignInRequired(error)) {
+      answerSignInRequired(req, res, signInPath, error).catch(next)
+      return
+    }
     const response = BffProxy.problemResponse(problem)
     sendResponse(response, res, { replace: true }).catch(next)
   }

@@ -18,7 +18,11 @@
  *   and the core resets the upstream connection;
  * - `onError` gets the Express request (`(error, req, problem)`);
  * - a body already read by a body parser mounted before the proxy is a
- *   configuration error (`InvalidConfigError` to `next`): mount the proxy first.
+ *   configuration error (`InvalidConfigError` to `next`): mount the proxy first;
+ * - per-user mode (`sessions` instead of `tokens`): the request's headers,
+ *   `Cookie` included, reach the core as received, which checks CSRF for
+ *   state-changing methods (403), finds the signed-in user (none: 401) and
+ *   forwards with that user's token; the `Cookie` never goes upstream.
  *
  * @example
  * ```ts
@@ -45,8 +49,8 @@ import {
 } from "./internal/node.ts"
 
 /**
- * Options of `createProxy`: the core's `BffProxy.ProxyOptions` (`tokens`,
- * `baseUrl`, `allow`, `methods`, `maxBodyBytes`, `timeout`, `retry`,
+ * Options of `createProxy`: the core's `BffProxy.ProxyOptions` (`tokens`, or
+ * `sessions` and `csrfHeader` for per-user mode, `baseUrl`, `allow`, `methods`, `maxBodyBytes`, `timeout`, `retry`,
  * `forwardHeaders`, `responseHeaders`, `fetch`, `onEvent`), with `onError`
  * given the Express request.
  *
@@ -84,7 +88,7 @@ const bodyAlreadyReadError = () =>
 /**
  * A router forwarding every request under its mount point to `baseUrl`.
  * The configuration is checked now (`InvalidConfigError`); the token source
- * and the retry budget are shared by all its requests. Mount it with
+ * (or the sessions) and the retry budget are shared by all its requests. Mount it with
  * `app.use(prefix, ...)` (or `router.use`), before any body parser.
  *
  * @example
@@ -99,6 +103,8 @@ const bodyAlreadyReadError = () =>
  *     attemptTimeout: "15 seconds"
  *   })
  * )
+ * // per user: each request with the token of the user signed in with its cookie
+ * app.use("/api/user", createProxy({ sessions, baseUrl: "https://api.example/api", allow: ["/v1/me"] }))
  * ```
  *
  * @since 0.1.0

@@ -9,7 +9,13 @@
  *   `BffProxy.createProxyHandler` (hostile paths and headers refused, bodies
  *   bounded and streamed both ways);
  * - `problemDetails()`: an error handler answering RFC 9457
- *   `application/problem+json` without stacks, tokens or upstream internals.
+ *   `application/problem+json` without stacks, tokens or upstream internals;
+ * - signed-in users (the core's `createUserSessions`):
+ *   `createSignInRouter(sessions)` serves sign-in, callback and sign-out;
+ *   `userSessionMiddleware(sessions, options)` puts `req.user`,
+ *   `req.userSession` and `req.userFetch` (the user's token) on each request;
+ *   `requireSignIn({ signInPath })` guards routes; `createProxy({ sessions,
+ *   baseUrl })` forwards with the signed-in user's token.
  *
  * @example
  * ```ts
@@ -41,3 +47,11 @@ export {
   toProblem
 } from "./ProblemDetails.ts"
 export { createProxy, type ProxyOptions } from "./Proxy.ts"
+export { createSignInRouter, type SignInRouterOptions, type SignInSessions } from "./SignInRouter.ts"
+export {
+  type RequireSignInOptions,
+  requireSignIn,
+  type SessionLookup,
+  type UserSessionMiddlewareOptions,
+  userSessionMiddleware
+} from "./UserSession.ts"

@@ -8,7 +8,8 @@
  *   destroying the connection before the answer is written;
  * - an `AbortSignal` that fires when the client goes away before its answer
  *   is complete;
- * - a web `Response` written to a `ServerResponse` with backpressure.
+ * - a web `Response` written to a `ServerResponse` with backpressure;
+ * - a fetch whose calls are aborted when the client goes away.
  *
  * @internal
  */
@@ -58,6 +59,19 @@ export const clientCloseSignal = (res: ServerResponse): AbortSignal => {
     })
   }
   return controller.signal
+}
+
+/**
+ * `api`, with the client's disconnect added to each call's signal (created
+ * on first use) and combined with the caller's own signal, if any.
+ */
+export const followingClient = (api: typeof fetch, res: ServerResponse): typeof fetch => {
+  let client: AbortSignal | undefined
+  return (input, init) => {
+    client ??= clientCloseSignal(res)
+    const own = init?.signal ?? (input instanceof Request ? input.signal : undefined)
+    return api(input, { ...init, signal: own ? AbortSignal.any([client, own]) : client })
+  }
 }
 
 /**
