@@ -1,8 +1,8 @@
 /**
- * What the Redis store reports: its fallbacks, its recoveries, and tokens it
- * learned from other instances. Events carry cache keys (digests), never a
- * token, a secret, a sealed value or a Redis error's text (which may quote a
- * command).
+ * What the Redis store reports: its fallbacks, its recoveries, tokens it
+ * learned from other instances, and failures of the session store. Events
+ * carry cache and session keys (digests), never a token, a session id, a
+ * secret, a sealed value or a Redis error's text (which may quote a command).
  *
  * @example
  * ```ts
@@ -39,20 +39,30 @@ export type StoreEvent =
       readonly via: "message" | "poll"
     }
   | {
-      /** a stored entry opened with none of the keys (rotated out, tampered): treated as absent */
+      /**
+       * a session-store command failed or timed out: the request that needed it failed
+       * (`TokenStoreError`, which the proxy answers 503). Sessions have no local fallback.
+       */
+      readonly type: "session_store_failed"
+      readonly at: number
+      readonly operation: SessionStoreOperation
+      readonly reason: "timeout" | "error"
+    }
+  | {
+      /** a stored entry (a token, or a session) opened with none of the keys (rotated out, tampered): treated as absent */
       readonly type: "entry_unreadable"
       readonly at: number
       readonly key: string
     }
   | {
-      /** this instance waited for another one's acquisition lock */
+      /** this instance waited for another one's lock (a token's acquisition, a session's refresh) */
       readonly type: "lock_waited"
       readonly at: number
       readonly key: string
       readonly waitMillis: number
     }
   | {
-      /** the lock expired under a holder that was still acquiring (it outlived the lock's expiry) */
+      /** the lock expired under a holder that was still working (it outlived the lock's expiry) */
       readonly type: "lock_lost"
       readonly at: number
       readonly key: string
@@ -64,6 +74,13 @@ export type StoreEvent =
  * @since 0.1.0
  */
 export type StoreOperation = "get" | "set" | "invalidate" | "lock" | "budget" | "heartbeat" | "poll"
+
+/**
+ * What the session store was doing when Redis failed.
+ *
+ * @since 0.2.0
+ */
+export type SessionStoreOperation = "get" | "set" | "delete" | "take" | "lock"
 
 /** Calls the listener; a throwing listener must not break the store. */
 export const emitTo = (listener: ((event: StoreEvent) => void) | undefined, event: StoreEvent): void => {

@@ -4,9 +4,11 @@
  * docs/ARCHITECTURE.md ("The Redis store's protocol"); change both together.
  *
  * Every key of one token (entry, lock) carries its cache key as a hash tag
- * (`{tk_...}`) and the budget its client key (`{cl_...}`), so each script
- * touches keys of one Redis Cluster slot. Cache and client keys are digests:
- * no key names a client, a secret or a token.
+ * (`{tk_...}`), every key of one user session (entry, lock) its session key
+ * (`{ss_...}`, a sign-in transaction `{tx_...}`), and the budget its client
+ * key (`{cl_...}`), so each script touches keys of one Redis Cluster slot.
+ * Cache, session and client keys are digests: no key names a client, a
+ * user, a session id, a secret or a token.
  */
 import { Redis } from "effect/persistence"
 
@@ -14,14 +16,18 @@ import { Redis } from "effect/persistence"
 export const keyNames = (prefix: string) => ({
   /** HASH `d` digest of the access token, `e` sealed entry, `r` receivedAt, `i` invalidated at */
   token: (cacheKey: string) => `${prefix}:{${cacheKey}}:token`,
-  /** STRING: the owner of the acquisition lock, with an expiry */
+  /** STRING: the owner of the acquisition lock (or a session's refresh lock), with an expiry */
   lock: (cacheKey: string) => `${prefix}:{${cacheKey}}:lock`,
+  /** STRING: a user session or sign-in transaction, sealed, with an expiry (`PX`) */
+  session: (sessionKey: string) => `${prefix}:{${sessionKey}}:session`,
   /** ZSET: admissions of the client's token requests in the window (score = Redis time) */
   budget: (clientKey: string) => `${prefix}:{${clientKey}}:budget`,
   /** ZSET: instances seen lately (score = Redis time of their last heartbeat) */
   instances: `${prefix}:{instances}`,
   /** pub/sub channel of `Message`s */
-  channel: `${prefix}:changes`
+  channel: `${prefix}:changes`,
+  /** pub/sub channel of the session store: `released` messages of session locks only */
+  sessionChannel: `${prefix}:sessions`
 })
 
 /** What instances tell each other (JSON on the channel). Digests and sealed values only. */
