@@ -12,7 +12,9 @@ const routeHandlerTests = [
   "test/withAuthFetch.test.ts",
   "test/registry.test.ts",
   "test/streaming.test.ts",
-  "test/gc.test.ts"
+  "test/gc.test.ts",
+  "test/signIn.test.ts",
+  "test/sessions.test.ts"
 ]
 
 export default defineConfig({

@@ -11,6 +11,13 @@
  *   the registry is bounded (`configureTokenSources`: size cap, idle time).
  * - `createAuthFetch(options)`: the same fetch for server components and
  *   server actions.
+ * - Signed-in users (per-user tokens): `userSessions(config)`, the process's
+ *   sessions across reloads; `createSignInRoute(sessions)`, sign-in, callback
+ *   and sign-out for `app/auth/[action]/route.ts`; `getUserSession`,
+ *   `currentUser`, `requireUserSession`, `userFetch`, `redirectToSignIn` for
+ *   server components, route handlers and server actions;
+ *   `createProxyRoute({ sessions, baseUrl })`, the proxy with each user's
+ *   token.
  *
  * Server-only: this entry imports `server-only`, so importing it from a
  * client component fails the build. Runs in the Node.js and Edge runtimes.
@@ -41,6 +48,20 @@ export {
   pathBelowMount
 } from "./proxyRoute.ts"
 export {
+  disposeUserSessions,
+  type LazyUserSessions,
+  type SessionsConfigInput,
+  userSessions
+} from "./sessions.ts"
+export {
+  createSignInRoute,
+  type SignInAction,
+  type SignInRoute,
+  type SignInRouteHandler,
+  type SignInRouteOnError,
+  type SignInRouteOptions
+} from "./signInRoute.ts"
+export {
   type ConfigInput,
   configureTokenSources,
   disposeTokenSources,
@@ -49,6 +70,16 @@ export {
   type TokensInput,
   tokenSource
 } from "./tokens.ts"
+export {
+  currentUser,
+  type FromRequest,
+  getUserSession,
+  redirectToSignIn,
+  requireUserSession,
+  type SignInRedirectOptions,
+  type UserFetchOptions,
+  userFetch
+} from "./userSession.ts"
 export {
   type AuthFetchContext,
   createAuthFetch,

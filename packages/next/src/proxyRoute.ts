@@ -40,8 +40,9 @@
  *
  * @since 0.1.0
  */
-import { BffProxy, InvalidConfigError } from "@authfetch/core"
+import { BffProxy, InvalidConfigError, type UserSessionsHandle } from "@authfetch/core"
 import { ensureAbortSignalAny } from "./internal/abortSignalAny.ts"
+import { sessionsProblem } from "./sessions.ts"
 import { type TokensInput, toTokens } from "./tokens.ts"
 import { type Lazy, resolveLazy } from "./withAuthFetch.ts"
 
@@ -60,9 +61,20 @@ export type ProxyRouteOnError =
 /**
  * @since 0.1.0
  */
-export interface ProxyRouteOptions extends Omit<BffProxy.ProxyOptions, "tokens" | "onError"> {
-  /** a configuration (or a function returning one: the process's source for it), or a token source */
-  readonly tokens: TokensInput
+export interface ProxyRouteOptions extends Omit<BffProxy.ProxyOptions, "tokens" | "sessions" | "onError"> {
+  /**
+   * the service's token: a configuration (or a function returning one: the
+   * process's source for it), or a token source; exactly one of `tokens` and
+   * `sessions`
+   */
+  readonly tokens?: TokensInput | undefined
+  /**
+   * per-user mode: each request goes out with the token of the user its
+   * `Cookie` says is signed in (`userSessions(...)`, or core's
+   * `createUserSessions`); no session: 401; a state-changing request from
+   * another site, or without the `csrfHeader` (default `x-csrf`): 403
+   */
+  readonly sessions?: UserSessionsHandle | undefined
   /**
    * the mount point as it appears in `request.url` (with `basePath`), e.g.
    * `/api/benefits`; default: derived from the catch-all parameter
@@ -247,7 +259,7 @@ export const createProxyRoute = (options: Lazy<ProxyRouteOptions>): ProxyRoute =
       ? undefined
       : new InvalidConfigError({
           problems: [
-            `createProxyRoute(options): ${what} must be an object ({ tokens, baseUrl, ... }), got ${value === null ? "null" : typeof value}`
+            `createProxyRoute(options): ${what} must be an object ({ tokens or sessions, baseUrl, ... }), got ${value === null ? "null" : typeof value}`
           ]
         })
   if (typeof options !== "function") {
@@ -261,7 +273,7 @@ export const createProxyRoute = (options: Lazy<ProxyRouteOptions>): ProxyRoute =
     const resolved = resolveLazy(options) as unknown
     const problem = optionsProblem(resolved, "the options function's result")
     if (problem !== undefined) throw problem
-    const { tokens, prefix, onError: reporter, ...proxy } = resolved as ProxyRouteOptions
+    const { tokens, sessions, prefix, onError: reporter, ...proxy } = resolved as ProxyRouteOptions
     if (reporter !== undefined && reporter !== false && typeof reporter !== "function") {
       throw new InvalidConfigError({
         problems: ["createProxyRoute option `onError` must be a function or false"]
@@ -275,14 +287,23 @@ export const createProxyRoute = (options: Lazy<ProxyRouteOptions>): ProxyRoute =
         ]
       })
     }
-    if (tokens === undefined || tokens === null) {
+    const perUser = sessions !== undefined && sessions !== null
+    if (!perUser && (tokens === undefined || tokens === null)) {
       throw new InvalidConfigError({
-        problems: ["proxy option `tokens` is missing (a configuration or a token source)"]
+        problems: [
+          "proxy option `tokens` is missing (a configuration or a token source; or `sessions` for per-user mode)"
+        ]
       })
     }
+    if (perUser) {
+      const problem = sessionsProblem(sessions, "proxy option `sessions`")
+      if (problem !== undefined) throw new InvalidConfigError({ problems: [problem] })
+    }
+    // Per-user mode: the core finds the user of each request and forbids `tokens` next to it.
     const handle = BffProxy.createProxyHandler({
       ...proxy,
-      tokens: toTokens(tokens),
+      ...(tokens === undefined || tokens === null ? {} : { tokens: toTokens(tokens) }),
+      ...(perUser ? { sessions } : {}),
       onError:
         typeof reporter === "function"
           ? (error, answer, request) => reporter(error, request, answer)

@@ -11,8 +11,17 @@ import { startTokenServer, type TokenServer } from "../../core/test/support/toke
 import {
   configureTokenSources,
   createAuthFetch,
+  createProxyRoute,
+  createSignInRoute,
+  currentUser,
   disposeTokenSources,
+  disposeUserSessions,
+  getUserSession,
+  redirectToSignIn,
+  requireUserSession,
   tokenSource,
+  userFetch,
+  userSessions,
   withAuthFetch
 } from "../src/index.ts"
 import { getTokenSource } from "../src/tokens.ts"
@@ -28,6 +37,7 @@ beforeAll(async () => {
 })
 afterEach(async () => {
   await disposeTokenSources()
+  await disposeUserSessions()
 })
 afterAll(async () => {
   await Promise.all([auth.close(), api.close()])
@@ -156,5 +166,115 @@ describe("tokenSource, getTokenSource, configureTokenSources", () => {
     invalid(() => configureTokenSources({ idleTimeout: "soon" as never }), "`options.idleTimeout` must be")
     invalid(() => configureTokenSources({ idleTimeout: -1 }), "`options.idleTimeout`")
     expect(() => configureTokenSources({ maxSources: 100, idleTimeout: 15 * 60_000 })).not.toThrow()
+  })
+})
+
+describe("user sessions", () => {
+  const sessionsConfig = () => ({
+    issuer: auth.url,
+    clientId: "arguments",
+    clientSecret: SECRET,
+    scope: "openid offline_access",
+    redirectUri: "http://127.0.0.1:3000/auth/callback"
+  })
+
+  it("userSessions: config and options now, the configuration itself at the first use", async () => {
+    invalid(() => userSessions(null as never), "userSessions: `config` must be a sessions configuration")
+    invalid(() => userSessions(SECRET as never), /userSessions: `config` .*got a string/)
+    invalid(() => userSessions(sessionsConfig(), 5 as never), "userSessions: `options` must be")
+    const both = invalid(() => userSessions(7 as never, { store: "redis" as never }), "`config`")
+    expect(both.problems).toHaveLength(2)
+    await rejected(
+      userSessions(() => 5 as never).session(""),
+      "userSessions: `config` (a function) must return"
+    )
+    await rejected(
+      userSessions({ ...sessionsConfig(), clientId: "", redirectUri: "http://app.example/cb" }).session(""),
+      /userSessions: config: clientId is required/
+    )
+    const lazy = userSessions({ ...sessionsConfig(), scope: "openid", issuer: undefined })
+    expect(() => lazy.cookieName).toThrow(/issuer is required with the openid scope/)
+  })
+
+  it("createSignInRoute", () => {
+    const sessions = userSessions(sessionsConfig())
+    invalid(
+      () => createSignInRoute(undefined as never),
+      "createSignInRoute: `sessions` must be user sessions"
+    )
+    invalid(
+      () => createSignInRoute(sessionsConfig() as never),
+      /`sessions` must be user sessions .*got an object/
+    )
+    invalid(
+      () => createSignInRoute(sessions, "options" as never),
+      "createSignInRoute: `options` must be an object"
+    )
+    invalid(
+      () => createSignInRoute(sessions, { onError: "page" as never }),
+      "createSignInRoute: `options.onError` must be a function"
+    )
+  })
+
+  it("the session helpers: sessions and options, every problem at once", async () => {
+    const sessions = userSessions(sessionsConfig())
+    const request = new Request("http://127.0.0.1:3000/")
+    await rejected(getUserSession(null as never), "getUserSession: `sessions` must be user sessions")
+    await rejected(
+      currentUser(sessions, { request: "cookie" as never }),
+      "currentUser: `options.request` must be"
+    )
+    await rejected(
+      requireUserSession(sessions, { request, returnTo: "account" }),
+      "requireUserSession: `options.returnTo` must be a path of this app"
+    )
+    await rejected(
+      userFetch(sessions, { request, signIn: "yes" as never }),
+      "userFetch: `options.signIn` must be"
+    )
+    await rejected(
+      userFetch(sessions, { request, signIn: { signInPath: 3 as never } }),
+      "userFetch: `options.signIn.signInPath` must be a path"
+    )
+    invalid(() => redirectToSignIn(sessions, { returnTo: "https://evil.example" }), "`options.returnTo`")
+    const many = await getUserSession({} as never, { request: 1 as never }).catch((error: unknown) => error)
+    expect((many as InvalidConfigError).problems).toHaveLength(2)
+  })
+
+  it("createProxyRoute: sessions instead of tokens; not both; not something else", async () => {
+    const sessions = userSessions(sessionsConfig())
+    const quiet = { onError: false as const, baseUrl: api.url }
+    const answer = async (route: ReturnType<typeof createProxyRoute>) => {
+      const response = await route.GET(new Request("http://127.0.0.1:3000/api/user/v1/x"))
+      return { status: response.status, body: await response.text() }
+    }
+    expect((await answer(createProxyRoute({ sessions, prefix: "/api/user", ...quiet }))).status).toBe(401)
+    const reported: Array<string> = []
+    const report = { onError: (error: unknown) => reported.push((error as Error).message) }
+    const both = createProxyRoute({
+      sessions,
+      tokens: config(),
+      baseUrl: api.url,
+      prefix: "/api/user",
+      ...report
+    })
+    expect((await answer(both)).status).toBe(500)
+    const wrong = createProxyRoute({
+      sessions: {} as never,
+      baseUrl: api.url,
+      prefix: "/api/user",
+      ...report
+    })
+    expect((await answer(wrong)).status).toBe(500)
+    const none = createProxyRoute({ baseUrl: api.url, prefix: "/api/user", ...report })
+    expect((await answer(none)).status).toBe(500)
+    expect(reported).toEqual([
+      expect.stringContaining("proxy options `tokens` and `sessions` exclude each other"),
+      expect.stringContaining("proxy option `sessions` must be user sessions"),
+      expect.stringContaining(
+        "proxy option `tokens` is missing (a configuration or a token source; or `sessions`"
+      )
+    ])
+    for (const message of reported) expect(message).not.toContain(SECRET)
   })
 })
