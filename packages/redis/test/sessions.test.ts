@@ -302,6 +302,40 @@ describe("the session store", () => {
     expect((refused.error as InvalidConfigError).message).not.toContain("short")
   })
 
+  it("works as the README's ACL user (its keys, its channels, the commands listed)", async () => {
+    const client = await raw()
+    const prefix = newPrefix()
+    // the README's line, with the test's prefix for the key and channel patterns
+    await client.sendCommand([
+      "ACL",
+      "SETUSER",
+      `u${prefix}`,
+      "on",
+      ">change-me",
+      `~${prefix}:*`,
+      `&${prefix}:*`,
+      "+@read",
+      "+@write",
+      "+@scripting",
+      "+@pubsub",
+      "+ping",
+      "+time",
+      "-@dangerous"
+    ])
+    const url = redis.url.replace("redis://", `redis://u${prefix}:change-me@`)
+    const a = instance(prefix, { url })
+    const b = instance(prefix, { url })
+    const key = sessionKey()
+    await on(a.store, (s) => s.set(key, entry, { ttlMillis: 60_000 }))
+    expect(await on(b.store, (s) => s.get(key))).toEqual(entry)
+    const locked = (store: RedisStore) =>
+      on(store, (s) => s.withLock(key, Effect.sleep(100), { ttlMillis: 2_000 }))
+    await Promise.all([locked(a.store), locked(b.store), locked(a.store), locked(b.store)])
+    expect(await on(b.store, (s) => s.take(key))).toEqual(entry)
+    await on(a.store, (s) => s.delete(key))
+    expect([...a.events, ...b.events].filter((event) => event.type === "session_store_failed")).toEqual([])
+  })
+
   it("redisStoreFromEnv's store has the session layer too", async () => {
     const prefix = newPrefix()
     const store = redisStoreFromEnv({
