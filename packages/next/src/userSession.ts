@@ -12,7 +12,8 @@
  * - `requireUserSession(sessions, { returnTo })`: the session, or a
  *   `redirect()` to the sign-in route that comes back to `returnTo`;
  * - `userFetch(sessions, options)`: the core's `authFetch` over the user's
- *   tokens (refreshed with their refresh token); with `signIn`, a user whose
+ *   tokens (refreshed with their refresh token), one retry budget for all
+ *   users; with `signIn`, a user whose
  *   session is gone or whose refresh token was refused, now or at a later
  *   call, is redirected to sign in;
  * - `redirectToSignIn(sessions, { returnTo })`: that redirect.
@@ -36,6 +37,7 @@
 import {
   type AuthFetchOptions,
   authFetch,
+  RetryPolicy,
   SignInRequiredError,
   type UserSession,
   type UserSessionsHandle
@@ -46,7 +48,7 @@ import {
 import { redirect } from "next/dist/client/components/navigation.react-server.js"
 import { cookies } from "next/headers.js"
 import { ensureAbortSignalAny } from "./internal/abortSignalAny.ts"
-import { sessionsProblem, signInPathOf } from "./sessions.ts"
+import { type LazyUserSessions, sessionsProblem, signInPathOf } from "./sessions.ts"
 import { invalidArguments, kindOf } from "./tokens.ts"
 
 /**
@@ -239,6 +241,34 @@ export interface UserFetchOptions extends AuthFetchOptions, FromRequest {
   readonly signIn?: SignInRedirectOptions | false | undefined
 }
 
+/**
+ * The retry budgets of `userFetch`, one per core sessions handle (per app
+ * configuration), on `globalThis` so that every bundle's copy of this module
+ * spends from the same one.
+ */
+const BUDGETS = Symbol.for("@authfetch/next/user-fetch-budgets/v1")
+
+/**
+ * One retry budget for every request of every user of these sessions (AWS
+ * standard mode: retries are a shared resource, so an outage does not
+ * multiply traffic per user or per page load).
+ */
+const sharedBudget = (sessions: UserSessionsHandle): RetryPolicy.RetryBudget => {
+  const holder = globalThis as { [BUDGETS]?: WeakMap<object, RetryPolicy.RetryBudget> }
+  holder[BUDGETS] ??= new WeakMap()
+  const budgets = holder[BUDGETS]
+  const owner =
+    typeof (sessions as Partial<LazyUserSessions>).handle === "function"
+      ? (sessions as LazyUserSessions).handle()
+      : sessions
+  let budget = budgets.get(owner)
+  if (budget === undefined) {
+    budget = new RetryPolicy.RetryBudget()
+    budgets.set(owner, budget)
+  }
+  return budget
+}
+
 const isSignInRequired = (error: unknown): boolean =>
   error instanceof SignInRequiredError ||
   (typeof error === "object" &&
@@ -248,9 +278,10 @@ const isSignInRequired = (error: unknown): boolean =>
 /**
  * The core's `authFetch` with the signed-in user's access token: only theirs,
  * refreshed with their refresh token when it expires (one refresh per
- * session, whoever asks), for the API at `baseUrl` (its origin only). All
- * calls of the fetch it gives share one retry budget. Make one per request:
- * it belongs to that request's user.
+ * session, whoever asks), for the API at `baseUrl` (its origin only). Make
+ * one per request: it belongs to that request's user. Retries spend from one
+ * budget shared by every `userFetch` of these sessions, all users together
+ * (an outage does not multiply traffic), unless `retry.budget` says otherwise.
  *
  * Nobody signed in: `SignInRequiredError` (rejected here), or, with
  * `signIn`, a redirect to sign in; the same for a call whose session ends
@@ -284,7 +315,11 @@ export const userFetch = async (
     if (signIn) return redirect(signInUrl(sessions, signIn))
     throw new SignInRequiredError({ reason: "no_session" })
   }
-  const api = authFetch(session.tokens, fetchOptions)
+  const { retry } = fetchOptions
+  const api = authFetch(session.tokens, {
+    ...fetchOptions,
+    retry: retry === false ? false : { ...retry, budget: retry?.budget ?? sharedBudget(sessions) }
+  })
   return (input, init) => {
     ensureAbortSignalAny()
     const sent = api(input, init)

@@ -22,6 +22,7 @@ import {
 } from "@authfetch/core"
 import type { Sandbox } from "@authfetch/sandbox"
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest"
+import { startTokenServer } from "../../core/test/support/tokenServer.ts"
 import {
   createProxyRoute,
   createSignInRoute,
@@ -187,6 +188,32 @@ describe("the session helpers, with a route handler's request", () => {
       await redirectedTo(() => requireUserSession(sessions, { request: anonymous, returnTo: "/claims" }))
     ).toBe("/auth/signin?returnTo=%2Fclaims")
     expect((await requireUserSession(sessions, { request: requestOf(browser) })).subject).toBe("alice")
+  })
+
+  it("userFetch: one retry budget for every request of every user (an outage does not multiply traffic)", async () => {
+    const sessions = userSessions(() => config(), storeOption())
+    const route = createSignInRoute(sessions)
+    const [alice, bob] = [new Browser(), new Browser()]
+    await alice.signIn(route, "alice")
+    await bob.signIn(route, "bob")
+    const api = await startTokenServer(() => ({ status: 503, body: { title: "down" } }))
+    try {
+      // Default budget: 500 tokens, 5 a retry: 100 retries in all, 2 a request here.
+      const retry = { maxRetries: 2, baseDelay: 1, maxDelay: 2 }
+      const attempts: Array<number> = []
+      for (let i = 0; i < 53; i++) {
+        const who = i % 2 === 0 ? alice : bob
+        const page = await userFetch(sessions, { request: requestOf(who), baseUrl: api.url, retry })
+        const before = api.requests.length
+        expect((await page("/v1/me")).status).toBe(503)
+        attempts.push(api.requests.length - before)
+      }
+      expect(attempts.slice(0, 50)).toEqual(Array(50).fill(3))
+      expect(attempts.slice(50)).toEqual([1, 1, 1])
+      expect(new Set(api.requests.map((request) => request.headers.authorization)).size).toBe(2)
+    } finally {
+      await api.close()
+    }
   })
 
   it("the sign-in path: next to the callback (basePath included), /auth/signin otherwise, or as given", async () => {
