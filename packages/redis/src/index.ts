@@ -115,7 +115,9 @@ export const redisStore = (options: RedisStoreOptions): RedisStore => {
   )
   let closed: Promise<void> | undefined
   const close = () => {
-    closed ??= sessions.dispose().then(() => runtime.dispose())
+    // the session store first: it runs on the connection the token store's runtime owns
+    const closeConnection = () => runtime.dispose()
+    closed ??= sessions.dispose().then(closeConnection, closeConnection)
     return closed
   }
   return {
