@@ -240,9 +240,12 @@ export type TokenError =
 export class TokenStoreError extends Data.TaggedError("TokenStoreError")<{
   readonly operation: "get" | "set" | "invalidate" | "lock" | "delete" | "take"
   readonly detail?: string | undefined
+  /** which store: a `TokenStore` (the default) or the `SessionStore` of signed-in users */
+  readonly store?: "token" | "session" | undefined
 }> {
   override get message(): string {
-    return `Token store ${this.operation} failed${this.detail ? `: ${this.detail}` : ""}`
+    const store = this.store === "session" ? "Session" : "Token"
+    return `${store} store ${this.operation} failed${this.detail ? `: ${this.detail}` : ""}`
   }
 }
 

@@ -124,7 +124,11 @@ export const make = (
         operation,
         reason: deadline.isTimeout(error) ? "timeout" : "error"
       })
-      return new TokenStoreError({ operation, detail: deadline.describeFailure(error, timeoutMillis) })
+      return new TokenStoreError({
+        operation,
+        store: "session",
+        detail: deadline.describeFailure(error, timeoutMillis)
+      })
     }
     const command = <A>(
       operation: SessionStoreOperation,

@@ -695,7 +695,7 @@ describe("secrets", () => {
       on(store, (s) => s.set(key, { secret: "do-not-print-me" }, { ttlMillis: 1_000 }))
     )
     const printed = [String(error), JSON.stringify(error), inspect(error, { depth: 5 })].join("\n")
-    expect(printed).toMatch(/Token store set failed: Redis is unreachable/)
+    expect(printed).toMatch(/Session store set failed: Redis is unreachable/)
     for (const needle of [key, "do-not-print-me", "v1.", own.url, KEY]) expect(printed).not.toContain(needle)
     // a fingerprint of the test's own values, should the error ever grow a field
     expect(printed).not.toContain(createHash("sha256").update(KEY).digest("hex").slice(0, 12))
