@@ -8,11 +8,24 @@
  *   (10 MiB document uploads streamed), and never sees a token;
  * - `/api/summary/:consumerId` is a route of our own that aggregates a
  *   consumer and all its accounts with `req.authFetch`;
+ * - signed-in users (WealthCare, `signIn`): `/auth/*` signs them in and out
+ *   (`createSignInRouter`), `/account` is rendered on the server with the
+ *   user's own token (`req.userFetch`), `/app`'s script calls the per-user
+ *   proxy `/api/user/*` (`createProxy({ sessions })`: the user's token, CSRF
+ *   checked), and a page load without a user goes to sign in;
  * - every error leaves as RFC 9457 problem+json (`problemDetails()`).
  */
-import type { RequestEvent, Tokens } from "@authfetch/core"
-import { authFetchMiddleware, createProxy, problemDetails } from "@authfetch/express"
+import type { RequestEvent, Tokens, UserSessionsHandle } from "@authfetch/core"
+import {
+  authFetchMiddleware,
+  createProxy,
+  createSignInRouter,
+  problemDetails,
+  requireSignIn,
+  userSessionMiddleware
+} from "@authfetch/express"
 import express from "express"
+import { accountPage, appPage, type Page as HtmlPage, homePage, type Me } from "./pages.ts"
 
 export interface AppOptions {
   readonly tokens: Tokens
@@ -21,6 +34,8 @@ export interface AppOptions {
   readonly onEvent?: ((event: RequestEvent) => void) | undefined
   /** where 5xx errors are logged; default `console.error` */
   readonly onError?: ((error: unknown) => void) | undefined
+  /** the signed-in part: the users' sessions and the API their tokens are for */
+  readonly signIn?: { readonly sessions: UserSessionsHandle; readonly baseUrl: string } | undefined
 }
 
 /** What `/api/summary/:consumerId` answers. */
@@ -64,6 +79,22 @@ export const createApp = (options: AppOptions): express.Express => {
     })
   )
 
+  // 1b. The per-user proxy: each call with the signed-in user's token (no user: 401), and a
+  //     state-changing call only from this app's own pages (CSRF: Origin, Fetch Metadata, x-csrf).
+  const signIn = options.signIn
+  if (signIn !== undefined) {
+    app.use(
+      "/api/user",
+      createProxy({
+        sessions: signIn.sessions,
+        baseUrl: signIn.baseUrl,
+        allow: ["/v1/me", "/v1/claims", "/v1/claims/*"],
+        onEvent,
+        ...(options.onError === undefined ? {} : { onError: (error: unknown) => options.onError?.(error) })
+      })
+    )
+  }
+
   // 2. Our own routes: they may parse bodies, and they call the API with req.authFetch.
   app.use(express.json({ limit: "16kb" }))
   app.use("/api", authFetchMiddleware(tokens, { baseUrl: baseUrl, problemDetails: true, onEvent }))
@@ -104,9 +135,29 @@ export const createApp = (options: AppOptions): express.Express => {
     res.json({ ok: true })
   })
 
-  // 3. Last: every error as problem+json, without internals; the error itself to the log.
+  // 3. Signed-in pages: sign-in routes, the user on every request, pages that need one.
+  if (signIn !== undefined) {
+    const send = (res: express.Response, { html, headers }: HtmlPage) => res.set(headers).send(html)
+    app.use("/auth", createSignInRouter(signIn.sessions))
+    app.use(
+      userSessionMiddleware(signIn.sessions, { baseUrl: signIn.baseUrl, problemDetails: true, onEvent })
+    )
+    const signedIn = requireSignIn({ signInPath: "/auth/signin" })
+    app.get("/", (req, res) => send(res, homePage(req.user)))
+    app.get("/account", signedIn, async (req, res) => {
+      const me = (await (await req.userFetch("/v1/me")).json()) as Me
+      send(res, accountPage(req.user!, me))
+    })
+    app.get("/app", signedIn, (_req, res) => send(res, appPage()))
+  }
+
+  // 4. Last: every error as problem+json, without internals; the error itself to the log. A
+  //    page load whose user must sign in again (their refresh token was refused) goes to sign in.
   app.use(
-    problemDetails(options.onError === undefined ? {} : { onError: (error) => options.onError?.(error) })
+    problemDetails({
+      signInPath: "/auth/signin",
+      ...(options.onError === undefined ? {} : { onError: (error) => options.onError?.(error) })
+    })
   )
   return app
 }
