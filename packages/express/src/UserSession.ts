@@ -52,10 +52,13 @@ declare global {
      * What the app may see of the signed-in user: the ID token's claims less
      * the protocol ones (`name`, `email`, ...), or what the sessions'
      * `user(claims)` option made of them. Augment it with the claims your
-     * provider sends (`interface User { name?: string }`); the same interface
-     * as Passport's, so the two declarations merge.
+     * provider sends (`interface User { name?: string }`). The same interface
+     * as Passport's, so the two declarations merge (but both set `req.user`:
+     * use one of them per route).
      */
-    interface User {}
+    interface User {
+      readonly [claim: string]: unknown
+    }
 
     interface Request {
       /**

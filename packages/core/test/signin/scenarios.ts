@@ -146,7 +146,7 @@ export const describeSignInScenarios = (options: SignInScenarioOptions): void =>
     )
 
     it(
-      "refreshes expiring tokens with no visible error: page loads and proxied calls across three lifetimes and more",
+      "refreshes expiring tokens with no visible error: page loads and proxied calls across four lifetimes",
       async () => {
         const target = await app()
         const [user] = target.users
@@ -154,7 +154,7 @@ export const describeSignInScenarios = (options: SignInScenarioOptions): void =>
         await signInInBrowser(tab.page, target, user)
         const refreshes = () => target.sandbox.stats().tokenRequests.byGrant.refresh_token ?? 0
         const before = refreshes()
-        const until = Date.now() + 3.5 * target.tokenTtlSeconds * 1000
+        const until = Date.now() + 4 * target.tokenTtlSeconds * 1000
         let loads = 0
         while (Date.now() < until) {
           if (loads % 2 === 0) {
