@@ -545,7 +545,7 @@ export const describeSignInScenarios = (options: SignInScenarioOptions): void =>
 
   describe("what leaves the server", () => {
     it(
-      "no token, code, state, session id, client secret or password in the server's output or in anything the browser received",
+      "no token, code, state, session id, client secret or password in the server's output, its files or anything the browser received",
       async () => {
         const target = await app()
         const origin = new URL(target.url).origin
@@ -570,8 +570,11 @@ export const describeSignInScenarios = (options: SignInScenarioOptions): void =>
         expect(secrets.size - fromServer).toBeGreaterThan(20)
 
         const output = target.output()
+        const files = target.files?.() ?? []
         for (const secret of secrets) {
           expect(output.includes(secret), "a secret in the server's output").toBe(false)
+          for (const file of files)
+            expect(file.text.includes(secret), `a secret in ${file.where}`).toBe(false)
           for (const answer of answers) {
             expect(answer.body.includes(secret), `a secret in the body of ${answer.url}`).toBe(false)
             for (const [name, value] of Object.entries(answer.headers)) {

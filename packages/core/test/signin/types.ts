@@ -62,6 +62,8 @@ export interface SignInApp {
   secrets(): ReadonlyArray<string>
   /** the keys in the session store now, when the test can look into it (in-process apps) */
   readonly storeKeys?: (() => Promise<ReadonlyArray<string>>) | undefined
+  /** files the app serves as built or wrote to disk (a client bundle, `.next`), for the leak scan */
+  readonly files?: (() => ReadonlyArray<{ readonly where: string; readonly text: string }>) | undefined
   close(): Promise<void>
 }
 
