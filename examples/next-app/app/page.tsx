@@ -44,6 +44,9 @@ export default async function Page() {
         </ul>
       </section>
       <Accounts consumerId={consumer.consumerId} />
+      <p>
+        <a href="/account">Your account</a> (sign in with WealthCare)
+      </p>
     </main>
   )
 }

@@ -1,7 +1,7 @@
 /**
  * Running the built app: `next start` on 127.0.0.1 and a free port, with the
- * WEX variables pointing at a local sandbox; raw HTTP requests (the path sent
- * byte for byte, no client-side normalisation).
+ * WEX (and WealthCare) variables pointing at local sandboxes; raw HTTP
+ * requests (the path sent byte for byte, no client-side normalisation).
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import { readFileSync, writeFileSync } from "node:fs"
@@ -31,11 +31,15 @@ export interface App {
   stop(): Promise<void>
 }
 
+/** The app's environment, or a function of its origin (the sign-in's redirect URI is on it). */
+export type AppEnv = Record<string, string> | ((url: string) => Record<string, string>)
+
 export const startApp = async (
-  env: Record<string, string>,
+  appEnv: AppEnv,
   { dir = APP_DIR, command = "start" }: { dir?: string; command?: "start" | "dev" } = {}
 ): Promise<App> => {
   const port = await freePort()
+  const env = typeof appEnv === "function" ? appEnv(`http://127.0.0.1:${port}`) : appEnv
   const child: ChildProcess = spawn(
     process.execPath,
     [NEXT_BIN, command, "-H", "127.0.0.1", "-p", String(port)],

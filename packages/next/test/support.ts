@@ -60,6 +60,8 @@ export interface Front {
   readonly bearers: Set<string>
   /** access tokens the token endpoint issued through the front */
   readonly issued: Set<string>
+  /** every token value it issued through the front: access, refresh and ID tokens */
+  readonly tokens: Set<string>
   /** request bodies' bytes received so far */
   readonly received: () => number
   readonly requests: Array<{
@@ -82,6 +84,7 @@ export const startFront = async (
 ): Promise<Front> => {
   const bearers = new Set<string>()
   const issued = new Set<string>()
+  const tokens = new Set<string>()
   const requests: Array<{ method: string; url: string; headers: IncomingMessage["headers"] }> = []
   let received = 0
   const targetUrl = new URL(target)
@@ -106,8 +109,11 @@ export const startFront = async (
         answer.on("end", () => {
           const body = Buffer.concat(chunks)
           try {
-            const token = (JSON.parse(body.toString("utf8")) as { access_token?: unknown }).access_token
-            if (typeof token === "string") issued.add(token)
+            const answer = JSON.parse(body.toString("utf8")) as Record<string, unknown>
+            if (typeof answer.access_token === "string") issued.add(answer.access_token)
+            for (const name of ["access_token", "refresh_token", "id_token"]) {
+              if (typeof answer[name] === "string") tokens.add(answer[name] as string)
+            }
           } catch {}
           res.writeHead(answer.statusCode ?? 502, answer.headers)
           res.end(body)
@@ -126,6 +132,7 @@ export const startFront = async (
     url: `http://127.0.0.1:${port}`,
     bearers,
     issued,
+    tokens,
     received: () => received,
     requests,
     close: () =>
