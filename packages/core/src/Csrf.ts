@@ -7,8 +7,9 @@
  * together covering older ones and non-browser clients:
  *
  * - **Fetch Metadata**: `Sec-Fetch-Site`, when sent, must be `same-origin`;
- * - **Origin**: `Origin`, when sent, must be the app's own origin (`null`,
- *   from a sandboxed frame or a privacy redirect, is refused);
+ * - **Origin**: without Fetch Metadata (older browsers), `Origin`, when sent,
+ *   must be the app's own origin (`null`, from a sandboxed frame or a privacy
+ *   redirect, is refused);
  * - **a custom header** (default `x-csrf`, as Duende's BFF): a page can add it
  *   to its own `fetch`, but another origin cannot without a CORS preflight,
  *   which the app never grants. HTML forms cannot set headers, so routes that
@@ -87,8 +88,11 @@ export const check = (request: RequestLike, options: CsrfOptions): CsrfError | u
   const site = request.headers.get("sec-fetch-site") ?? undefined
   if (site !== undefined && site !== "same-origin") return new CsrfError({ reason: "cross_site" })
   const origin = request.headers.get("origin") ?? undefined
-  if (origin !== undefined && origin !== options.appOrigin)
+  // Fetch Metadata, when sent, decides: a browser sends `Origin: null` for a page's own form
+  // under `Referrer-Policy: no-referrer`, and says `same-origin` for it all the same.
+  if (site === undefined && origin !== undefined && origin !== options.appOrigin) {
     return new CsrfError({ reason: "origin_mismatch" })
+  }
   const header = options.header === undefined ? DEFAULT_HEADER : options.header
   if (header === false) {
     return site === undefined && origin === undefined ? new CsrfError({ reason: "no_origin" }) : undefined

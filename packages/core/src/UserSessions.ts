@@ -108,6 +108,11 @@ export interface UserSessionsConfig extends FreshnessOptions {
   readonly redirectUri: string
   /** further authorization request parameters (`prompt`, `acr_values`, `audience`, ...) */
   readonly authorizationParams?: Readonly<Record<string, string>> | undefined
+  /**
+   * refuse a callback without `iss` (RFC 9207); default: what the issuer's
+   * metadata says (`authorization_response_iss_parameter_supported`)
+   */
+  readonly requireIss?: boolean | undefined
   /** the session cookie's name; default `__Host-authfetch-session` (`authfetch-session` on loopback `http:`) */
   readonly cookieName?: string | undefined
   /** a session with no request for this long ends; default 30 minutes */
@@ -472,6 +477,9 @@ export const validate = (config: UserSessionsConfig): ReadonlyArray<string> => {
     }
   }
   if (config.user !== undefined && typeof config.user !== "function") problems.push("user must be a function")
+  if (config.requireIss !== undefined && typeof config.requireIss !== "boolean") {
+    problems.push("requireIss must be a boolean")
+  }
   if (config.onEvent !== undefined && typeof config.onEvent !== "function")
     problems.push("onEvent must be a function")
   if (typeof config.clientSecret === "string" && config.clientSecret === "")
@@ -569,19 +577,22 @@ export const make = (
           config.revocationUrl === false
             ? undefined
             : (config.revocationUrl ?? metadata?.revocation_endpoint),
-        issRequired: metadata?.authorization_response_iss_parameter_supported === true
+        issRequired: config.requireIss ?? metadata?.authorization_response_iss_parameter_supported === true
       })
+      // With every endpoint given, the issuer's metadata is still read, for what only it says
+      // (RFC 9207 `iss` support); a server without metadata is then not an error.
       const needsMetadata =
-        config.issuer !== undefined &&
-        (config.authorizationUrl === undefined ||
-          config.tokenUrl === undefined ||
-          config.revocationUrl === undefined)
-      const found = needsMetadata
-        ? Effect.map(
-            Discovery.discover(config.issuer!, { timeout: requestTimeoutMillis }).pipe(withTransport),
-            known
-          )
-        : Effect.succeed(known(undefined))
+        config.authorizationUrl === undefined ||
+        config.tokenUrl === undefined ||
+        config.revocationUrl === undefined
+      const discovered =
+        config.issuer === undefined
+          ? Effect.succeed(undefined)
+          : Discovery.discover(config.issuer, { timeout: requestTimeoutMillis }).pipe(withTransport)
+      const found = Effect.map(
+        needsMetadata ? discovered : Effect.orElseSucceed(discovered, () => undefined),
+        known
+      )
       return Effect.flatMap(found, (resolved) => {
         if (resolved.authorizationUrl === "" || resolved.tokenUrl === "") {
           return Effect.fail(

@@ -213,6 +213,27 @@ describe("user sessions with the WealthCare sandbox", () => {
     expect(String(wrong)).not.toContain("nope")
   })
 
+  it("with the WealthCare preset's endpoints, still learns from the metadata that iss is required", async () => {
+    const { wealthcareSignIn } = await import("../src/providers/index.ts")
+    await using sessions = createUserSessions(
+      wealthcareSignIn({
+        issuer: sandbox.issuer!,
+        ...CLIENT,
+        scope: "openid offline_access",
+        redirectUri: `${APP}/auth/callback`
+      })
+    )
+    const jar = jarOf()
+    const start = await sessions.startSignIn({ cookie: jar.header() })
+    jar.take(start.cookies)
+    const back = await fillSignInForm(start.location, USERS[0]!)
+    back.searchParams.delete("iss")
+    const refused = await sessions
+      .completeSignIn({ query: back.searchParams, cookie: jar.header() })
+      .catch((e) => e)
+    expect(refused.reason).toBe("issuer_missing")
+  })
+
   it("never puts a token, a code, a state or a session id in an event or an error", async () => {
     const events: Array<SessionEvent> = []
     await using sessions = make(events)

@@ -134,6 +134,10 @@ describe("Csrf.check", () => {
     expect(reason("PUT", { origin: "null", "x-csrf": "1" })).toBe("origin_mismatch")
     expect(reason("PATCH", { origin: "https://app.example:8443", "x-csrf": "1" })).toBe("origin_mismatch")
   })
+  it("lets Fetch Metadata decide when it is sent (a page's own form may say Origin: null)", () => {
+    expect(reason("POST", { "sec-fetch-site": "same-origin", origin: "null" }, false)).toBe("ok")
+    expect(reason("POST", { "sec-fetch-site": "cross-site", origin: APP }, false)).toBe("cross_site")
+  })
   it("requires the custom header, which another origin cannot add without a preflight", () => {
     expect(reason("POST", { "sec-fetch-site": "same-origin", origin: APP })).toBe("header_missing")
     expect(reason("POST", { "sec-fetch-site": "same-origin", origin: APP, "x-csrf": "1" })).toBe("ok")
