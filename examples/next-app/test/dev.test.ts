@@ -119,8 +119,8 @@ describe("next dev", () => {
       page.waitForURL((url) => url.pathname === "/account", { timeout: 60_000 }),
       page.getByRole("button", { name: "Sign in" }).click()
     ])
-    await page.getByTestId("user-name").waitFor({ timeout: 60_000 })
-    expect(await page.getByTestId("user-name").textContent()).toBe(ALICE.name)
+    await page.locator("#user-name").waitFor({ timeout: 60_000 })
+    expect(await page.locator("#user-name").textContent()).toBe(ALICE.name)
     const signIns = () => wealthcare!.stats().tokenRequests.byGrant.authorization_code ?? 0
     expect(signIns()).toBe(1)
 
@@ -132,9 +132,9 @@ describe("next dev", () => {
       await page.reload()
     })
     await page.reload()
-    await page.getByTestId("user-name").waitFor()
+    await page.locator("#user-name").waitFor()
     expect(new URL(page.url()).pathname).toBe("/account")
-    expect(await page.getByTestId("server-subject").textContent()).toBe(ALICE.username)
+    expect(await page.locator("#api-subject").textContent()).toBe(ALICE.username)
 
     // the page itself edited: Next refreshes it in place (no navigation), with the edit and the user
     const pageFile = join(COPY, "app", "account", "page.tsx")
@@ -143,13 +143,16 @@ describe("next dev", () => {
       readFileSync(pageFile, "utf8").replace("<h1>Your account</h1>", "<h1>Your account (edited)</h1>")
     )
     await page.getByRole("heading", { name: "Your account (edited)" }).waitFor({ timeout: 30_000 })
-    expect(await page.getByTestId("user-name").textContent()).toBe(ALICE.name)
+    expect(await page.locator("#user-name").textContent()).toBe(ALICE.name)
     await page.reload()
     await page.getByRole("heading", { name: "Your account (edited)" }).waitFor()
-    expect(await page.getByTestId("user-name").textContent()).toBe(ALICE.name)
-    await expect
-      .poll(() => page.getByTestId("client-subject").textContent(), { timeout: 20_000 })
-      .toBe(ALICE.username)
+    expect(await page.locator("#user-name").textContent()).toBe(ALICE.name)
+    expect(await page.locator("#api-subject").textContent()).toBe(ALICE.username)
+    // the client component on the per-user proxy, after the edits
+    await page.goto(`${app!.url}/proxy-check`)
+    await page.locator("body[data-ready]").waitFor({ timeout: 60_000 })
+    expect(await page.locator("#proxy-subject").textContent()).toBe(ALICE.username)
+    expect(await page.locator("#proxy-error").textContent()).toBe("")
 
     expect(signIns()).toBe(1)
     expect(problems).toEqual([])
