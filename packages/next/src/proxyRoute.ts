@@ -9,6 +9,12 @@
  * problem+json, `onError`); this module only finds the raw path below the
  * mount point and the mount point itself, and hands them over.
  *
+ * Per-user mode (`sessions` instead of `tokens`): each request goes out with
+ * the token of the user its `Cookie` says is signed in (`userSessions`); the
+ * core refuses a state-changing request from another site, or without the
+ * `csrfHeader` (default `x-csrf`), with 403, and one without a session with
+ * 401.
+ *
  * The raw path: the core must judge the path as the client sent it,
  * percent-encoded, so that `%2e%2e`, `%2f`, `%5c`, `%00` are seen. It is
  * taken from `request.url` as text (never re-parsed, never rebuilt from
@@ -249,6 +255,8 @@ export const pathBelowMount = async (
  *   maxBodyBytes: 10 * 1024 * 1024,
  *   attemptTimeout: "20 seconds"
  * })
+ * // per user: app/api/user/[...path]/route.ts, with the signed-in user's token
+ * export const { GET, POST } = createProxyRoute({ sessions, baseUrl, prefix: "/api/user" })
  * ```
  *
  * @since 0.1.0

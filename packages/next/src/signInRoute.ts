@@ -27,7 +27,7 @@
  *
  * @since 0.2.0
  */
-import { BffProxy, type UserSessionsHandle } from "@authfetch/core"
+import { BffProxy, InvalidConfigError, type UserSessionsHandle } from "@authfetch/core"
 import { sessionsProblem } from "./sessions.ts"
 import { invalidArguments, kindOf } from "./tokens.ts"
 
@@ -62,7 +62,8 @@ export interface SignInRouteOptions {
   /**
    * see `SignInRouteOnError`; default: problem+json (400 for a refused
    * sign-in, 403 for a forged sign-out, 5xx for a server that cannot be
-   * used), and one `console.error` line per 5xx (status, title, error tag)
+   * used), and one `console.error` line per 5xx (status, title, error tag; for
+   * `InvalidConfigError` its message, which names what is wrong, never a value)
    */
   readonly onError?: SignInRouteOnError | undefined
 }
@@ -184,7 +185,9 @@ export const createSignInRoute = (
       const own = await onError(error, request, answer)
       if (own !== undefined) return own
     } else if (answer.status >= 500) {
-      console.error(`[@authfetch/next] sign-in route answered ${BffProxy.logLine(error, answer)}`)
+      // a configuration that cannot work says what is wrong (names, never values: core's InvalidConfigError)
+      const why = error instanceof InvalidConfigError ? `: ${error.message}` : ""
+      console.error(`[@authfetch/next] sign-in route answered ${BffProxy.logLine(error, answer)}${why}`)
     }
     return BffProxy.problemResponse(answer)
   }

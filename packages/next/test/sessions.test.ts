@@ -266,6 +266,8 @@ describe("the Edge runtime", () => {
         )
         expect(logged).toHaveLength(2)
         expect(logged.every((line) => line.includes("InvalidConfigError"))).toBe(true)
+        // the sign-in route's line says what is wrong
+        expect(logged.some((line) => line.includes("user sessions need a `store` option"))).toBe(true)
         expect(registeredSessions()).toBe(0)
         // with a store (here the memory one, on purpose: every route of this app runs in this sandbox)
         const stored = userSessions(() => config(), { store: SessionStore.layerMemory })
