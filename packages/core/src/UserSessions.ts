@@ -697,6 +697,19 @@ export const make = (
       ...(entry.tokens.scope === undefined ? {} : { scope: entry.tokens.scope })
     })
 
+    /** A session that cannot go on: deleted from the store, forgotten here, and reported. */
+    const endSession = (
+      key: string,
+      subject: string | undefined,
+      reason: Extract<SessionEvent, { readonly type: "session_ended" }>["reason"]
+    ) =>
+      Effect.flatMap(store.delete(key), () =>
+        Effect.sync(() => {
+          handles.delete(key)
+          emit({ type: "session_ended", at: Date.now(), session: key, subject, reason })
+        })
+      )
+
     // One AccessToken object per session and token value: the 401 cooldown and the hot path
     // keep state on the object, and a new one per request would register the value anew.
     const MAX_HANDLES = 10_000
@@ -979,14 +992,7 @@ export const make = (
           }
           if (entry.tokens.refreshToken === undefined) {
             if (isUsable(current, started)) return current
-            yield* store.delete(key)
-            emit({
-              type: "session_ended",
-              at: Date.now(),
-              session: key,
-              subject: entry.subject,
-              reason: "no_refresh_token"
-            })
+            yield* endSession(key, entry.subject, "no_refresh_token")
             return yield* new SignInRequiredError({ reason: "no_refresh_token" })
           }
           const resolved = yield* resolveEndpoints.pipe(
@@ -1006,15 +1012,7 @@ export const make = (
                   ? Effect.fail(error)
                   : Effect.gen(function* () {
                       // revoked, expired or reused: the grant is over, and so is the session
-                      yield* store.delete(key)
-                      handles.delete(key)
-                      emit({
-                        type: "session_ended",
-                        at: Date.now(),
-                        session: key,
-                        subject: entry.subject,
-                        reason: "refresh_rejected"
-                      })
+                      yield* endSession(key, entry.subject, "refresh_rejected")
                       return yield* new SignInRequiredError({ reason: "refresh_rejected" })
                     })
             )
@@ -1031,15 +1029,7 @@ export const make = (
             })
             if (Result.isFailure(validated)) {
               // another user's, or a forged one, from the token endpoint: end the session
-              yield* store.delete(key)
-              handles.delete(key)
-              emit({
-                type: "session_ended",
-                at: Date.now(),
-                session: key,
-                subject,
-                reason: "id_token_invalid"
-              })
+              yield* endSession(key, subject, "id_token_invalid")
               return yield* new SignInRequiredError({ reason: "refresh_rejected" })
             }
             subject = validated.success.sub
@@ -1116,15 +1106,7 @@ export const make = (
           const now = yield* Clock.currentTimeMillis
           const idle = now - entry.touchedAt >= idleMillis
           if (idle || now >= entry.expiresAt) {
-            yield* store.delete(key)
-            handles.delete(key)
-            emit({
-              type: "session_ended",
-              at: Date.now(),
-              session: key,
-              subject: entry.subject,
-              reason: idle ? "idle_timeout" : "absolute_timeout"
-            })
+            yield* endSession(key, entry.subject, idle ? "idle_timeout" : "absolute_timeout")
             continue
           }
           const token = tokenFor(key, entry.tokens)

@@ -139,6 +139,10 @@ export type StoreLayer =
   | Layer.Layer<TokenStore.TokenStore>
   | Layer.Layer<TokenStore.TokenStore | TokenBudget.TokenBudget>
 
+/** The default services, where a given store's win (a shared budget replaces the process's). */
+const withStore = <R>(defaults: Layer.Layer<R>, store: Layer.Layer<never> | undefined): Layer.Layer<R> =>
+  store === undefined ? defaults : Layer.merge(defaults, store as unknown as Layer.Layer<R>)
+
 /**
  * Creates a token source backed by the Effect engine. Throws
  * `InvalidConfigError` at once for a configuration that cannot work.
@@ -156,10 +160,7 @@ export const createTokenSource = (config: TokenSourceConfig, options?: CreateOpt
   if (problems.length > 0) throw new InvalidConfigError({ problems })
   const given = options?.store
   const store = given === undefined ? undefined : "layer" in given ? given.layer : given
-  // The store's services win over the defaults (a shared budget replaces the process's).
-  const dependencies = store
-    ? Layer.merge(TokenSource.layerDependencies, store as Layer.Layer<TokenStore.TokenStore>)
-    : TokenSource.layerDependencies
+  const dependencies = withStore(TokenSource.layerDependencies, store)
   const runtime = ManagedRuntime.make(TokenSource.layer(config).pipe(Layer.provide(dependencies)))
   // Once built, the service is kept so that a fresh token is returned without running an effect.
   let source: TokenSource.Shape | undefined
@@ -337,9 +338,7 @@ export const createUserSessions = (
   if (problems.length > 0) throw new InvalidConfigError({ problems })
   const given = options?.store
   const store = given === undefined ? undefined : "sessionLayer" in given ? given.sessionLayer : given
-  const dependencies = store
-    ? Layer.merge(UserSessions.layerDependencies, store as Layer.Layer<SessionStore.SessionStore>)
-    : UserSessions.layerDependencies
+  const dependencies = withStore(UserSessions.layerDependencies, store)
   const runtime = ManagedRuntime.make(UserSessions.layer(config).pipe(Layer.provide(dependencies)))
   let engine: UserSessions.Shape | undefined
   const run = <A, E>(f: (sessions: UserSessions.Shape) => Effect.Effect<A, E>): Promise<A> =>
