@@ -4,35 +4,14 @@
  * scenarios check that a refused sign-in adds nothing, and scan every token
  * it held), and everything this process prints.
  */
-import { existsSync } from "node:fs"
 import { format } from "node:util"
 import { SessionStore } from "@authfetch/core"
 import { Effect, Layer } from "effect"
 import { type Browser, chromium } from "playwright-core"
+import { launchChromium as launch } from "../../../packages/core/test/support/chromium.ts"
 
-export const CHROMIUM = "/usr/bin/chromium"
-
-/** Chromium, headless; fails with how to install it when it is missing (a skipped browser test is one nobody runs). */
-export const launchChromium = async (): Promise<Browser> => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(
-      `Chromium is not installed at ${CHROMIUM}; the browser tests need it: apt-get update && apt-get install -y chromium`
-    )
-  }
-  return chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      "--disable-quic",
-      "--no-first-run"
-    ]
-  })
-}
+/** Chromium, headless: the repository's one launcher (packages/core/test/support/chromium.ts). */
+export const launchChromium = (): Promise<Browser> => launch(chromium)
 
 export interface RecordingStore {
   readonly layer: Layer.Layer<SessionStore.SessionStore>

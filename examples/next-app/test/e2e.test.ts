@@ -19,12 +19,12 @@
  * - 500 concurrent requests while the token is revoked and expires.
  */
 import { createHash } from "node:crypto"
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs"
+import { mkdirSync, readdirSync, readFileSync, statSync } from "node:fs"
 import { Agent, request as httpRequest, type IncomingHttpHeaders } from "node:http"
 import { connect } from "node:net"
 import { join } from "node:path"
 import { type Sandbox, startSandbox } from "@authfetch/sandbox"
-import { type Browser, chromium } from "playwright-core"
+import type { Browser } from "playwright-core"
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest"
 import { headerAttacks, pathAttacks } from "../../../packages/core/test/proxy/attacks.ts"
 import {
@@ -50,8 +50,8 @@ import {
   residentRss,
   startApp
 } from "./app.ts"
+import { launchChromium } from "./browser.ts"
 
-const CHROMIUM = "/usr/bin/chromium"
 const CLIENT_ID = "next-app"
 const MiB = 1024 * 1024
 const clientSecret = inject("clientSecret")
@@ -415,21 +415,7 @@ const filesUnder = (dir: string): Array<string> =>
 
 describe("the page in headless Chromium", () => {
   it("shows the benefits data, and no token or secret reaches the browser, the bundle or the disk", async () => {
-    if (!existsSync(CHROMIUM))
-      throw new Error(`Chromium is needed at ${CHROMIUM} (apt-get install -y chromium)`)
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-quic",
-        "--no-first-run"
-      ]
-    })
+    browser = await launchChromium()
     const page = await browser.newPage()
     const requested: Array<string> = []
     const received: Array<{ url: string; text: string }> = []

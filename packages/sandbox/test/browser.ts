@@ -1,33 +1,5 @@
-/**
- * Debian's Chromium for the browser tests, through playwright-core.
- *
- * Needs Chromium at /usr/bin/chromium (`apt-get update && apt-get install -y
- * chromium`; CI installs it). Without it a browser test fails, on purpose: a
- * skipped browser test is a browser test nobody runs. Launch it inside the
- * test, not in a hook: a failing hook reports the test as skipped.
- */
-import { existsSync } from "node:fs"
+/** The repository's one Chromium launcher (packages/core/test/support/chromium.ts), with this package's playwright-core. */
 import { type Browser, chromium } from "playwright-core"
+import { launchChromium as launch } from "../../core/test/support/chromium.ts"
 
-export const CHROMIUM = "/usr/bin/chromium"
-
-export const launchChromium = async (): Promise<Browser> => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(
-      `Chromium is not installed at ${CHROMIUM}; the browser tests need it. Install it with: apt-get update && apt-get install -y chromium`
-    )
-  }
-  return chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      "--disable-quic",
-      "--no-first-run"
-    ]
-  })
-}
+export const launchChromium = (): Promise<Browser> => launch(chromium)
