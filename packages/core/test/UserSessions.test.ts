@@ -16,6 +16,7 @@ import type { SessionEvent } from "../src/Events.ts"
 import * as SessionStore from "../src/SessionStore.ts"
 import * as TokenBudget from "../src/TokenBudget.ts"
 import * as UserSessions from "../src/UserSessions.ts"
+import { CookieJar } from "./support/cookieJar.ts"
 import { realWait } from "./support/effect.ts"
 import { issueToken, startTokenServer, type TokenServer } from "./support/tokenServer.ts"
 
@@ -60,30 +61,18 @@ const engine = (
     )
   )
 
-const cookiesOf = (setCookies: ReadonlyArray<string>, jar: Map<string, string> = new Map()) => {
-  for (const line of setCookies) {
-    const [pair = ""] = line.split(";")
-    const eq = pair.indexOf("=")
-    const value = pair.slice(eq + 1)
-    if (value === "") jar.delete(pair.slice(0, eq))
-    else jar.set(pair.slice(0, eq), value)
-  }
-  return jar
-}
-const header = (jar: Map<string, string>) => [...jar].map(([n, v]) => `${n}=${v}`).join("; ")
-
 /** A sign-in through the engine: start, then the callback with a code the scripted server accepts. */
-const signIn = (sessions: UserSessions.Shape, jar: Map<string, string> = new Map()) =>
+const signIn = (sessions: UserSessions.Shape, jar = new CookieJar()) =>
   Effect.gen(function* () {
-    const start = yield* sessions.startSignIn({ cookie: header(jar), returnTo: "/account" })
-    cookiesOf(start.cookies, jar)
+    const start = yield* sessions.startSignIn({ cookie: jar.header(), returnTo: "/account" })
+    jar.take(start.cookies)
     const state = new URL(start.location).searchParams.get("state")!
     const done = yield* sessions.completeSignIn({
       query: new URLSearchParams({ code: `code-${Math.random()}`, state }),
-      cookie: header(jar)
+      cookie: jar.header()
     })
-    cookiesOf(done.cookies, jar)
-    return { jar, done, cookie: header(jar) }
+    jar.take(done.cookies)
+    return { jar, done, cookie: jar.header() }
   })
 
 const grants = (type: string) => server.requests.filter((r) => r.form.get("grant_type") === type)
@@ -103,10 +92,10 @@ describe("UserSessions (TestClock)", () => {
         start.cookies[0]!,
         /^authfetch-sign-in=[\w-]{43}; Path=\/; Max-Age=600; HttpOnly; SameSite=Lax$/
       )
-      const jar = cookiesOf(start.cookies)
+      const jar = new CookieJar().take(start.cookies)
       const done = yield* sessions.completeSignIn({
         query: new URLSearchParams({ code: "the-code", state: url.searchParams.get("state")! }),
-        cookie: header(jar)
+        cookie: jar.header()
       })
       assert.strictEqual(done.location, "/account?tab=2")
       assert.match(
@@ -121,8 +110,8 @@ describe("UserSessions (TestClock)", () => {
         yield* Effect.promise(() => crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier)))
       ).toString("base64url")
       assert.strictEqual(challenge, url.searchParams.get("code_challenge"))
-      cookiesOf(done.cookies, jar)
-      const session = yield* sessions.lookup(header(jar))
+      jar.take(done.cookies)
+      const session = yield* sessions.lookup(jar.header())
       assert.strictEqual(session?.key, done.session.key)
     })
   )
@@ -279,15 +268,15 @@ describe("UserSessions (TestClock)", () => {
     Effect.gen(function* () {
       const sessions = yield* engine()
       const first = yield* signIn(sessions)
-      const planted = first.jar.get("authfetch-session")!
+      const planted = first.jar.cookies.get("authfetch-session")!
       const second = yield* signIn(sessions, first.jar)
-      assert.notStrictEqual(second.jar.get("authfetch-session"), planted)
+      assert.notStrictEqual(second.jar.cookies.get("authfetch-session"), planted)
       assert.isUndefined(yield* sessions.lookup(`authfetch-session=${planted}`))
       assert.isDefined(yield* sessions.lookup(second.cookie))
       // a value the browser was given by someone else, never issued: no session, and not kept
       const forged = "A".repeat(43)
-      const third = yield* signIn(sessions, new Map([["authfetch-session", forged]]))
-      assert.notStrictEqual(third.jar.get("authfetch-session"), forged)
+      const third = yield* signIn(sessions, new CookieJar().take([`authfetch-session=${forged}`]))
+      assert.notStrictEqual(third.jar.cookies.get("authfetch-session"), forged)
       assert.isUndefined(yield* sessions.lookup(`authfetch-session=${forged}`))
     })
   )
@@ -337,14 +326,14 @@ describe("UserSessions (TestClock)", () => {
         body: { error: "invalid_grant", error_description: "PKCE failed" }
       }))
       const start = yield* sessions.startSignIn({})
-      const jar = cookiesOf(start.cookies)
+      const jar = new CookieJar().take(start.cookies)
       const error = yield* Effect.flip(
         sessions.completeSignIn({
           query: new URLSearchParams({
             code: "c",
             state: new URL(start.location).searchParams.get("state")!
           }),
-          cookie: header(jar)
+          cookie: jar.header()
         })
       )
       assert.deepInclude(error, {

@@ -15,6 +15,7 @@ import {
   SignInError,
   SignInRequiredError
 } from "../src/index.ts"
+import { CookieJar } from "./support/cookieJar.ts"
 import { CLIENTS, type OidcProvider, REDIRECT_URI, startOidcProvider } from "./support/oidcProvider.ts"
 
 let op: OidcProvider
@@ -26,24 +27,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all([op?.close(), other?.close()])
 })
-
-/** The cookies a browser would keep for the app (name → value), from Set-Cookie values. */
-class Jar {
-  readonly cookies = new Map<string, string>()
-  take(setCookies: ReadonlyArray<string>): void {
-    for (const line of setCookies) {
-      const [pair = ""] = line.split(";")
-      const eq = pair.indexOf("=")
-      const name = pair.slice(0, eq)
-      const value = pair.slice(eq + 1)
-      if (/Max-Age=0/.test(line) || value === "") this.cookies.delete(name)
-      else this.cookies.set(name, value)
-    }
-  }
-  header(): string {
-    return [...this.cookies].map(([name, value]) => `${name}=${value}`).join("; ")
-  }
-}
 
 const makeSessions = (events: Array<SessionEvent> = [], issuer = op.issuer) =>
   createUserSessions({
@@ -60,7 +43,7 @@ const makeSessions = (events: Array<SessionEvent> = [], issuer = op.issuer) =>
 /** A whole sign-in as a browser does it; returns the jar and where the app sent the browser. */
 const signIn = async (
   sessions: ReturnType<typeof makeSessions>,
-  jar = new Jar(),
+  jar = new CookieJar(),
   returnTo?: string,
   accountId?: string
 ) => {
@@ -83,7 +66,7 @@ describe("user sessions with oidc-provider", () => {
     expect(url.searchParams.get("nonce")).toMatch(/^[\w-]{43}$/)
     expect(url.searchParams.get("state")).toMatch(/^[\w-]{43}$/)
 
-    const { jar, done, back } = await signIn(sessions, new Jar(), "/claims?page=2")
+    const { jar, done, back } = await signIn(sessions, new CookieJar(), "/claims?page=2")
     expect(back.searchParams.get("iss")).toBe(op.issuer)
     expect(done.location).toBe("/claims?page=2")
     expect(done.session.user).toEqual({ sub: "alice" })
@@ -106,7 +89,7 @@ describe("user sessions with oidc-provider", () => {
     const users = await Promise.all(
       ["alice", "bob"].map(async (account) => ({
         account,
-        ...(await signIn(sessions, new Jar(), undefined, account))
+        ...(await signIn(sessions, new CookieJar(), undefined, account))
       }))
     )
     const results = await Promise.all(
@@ -157,7 +140,7 @@ describe("user sessions with oidc-provider", () => {
 
   it("refuses a replayed callback, another browser's callback and a mix-up, storing nothing", async () => {
     await using sessions = makeSessions()
-    const jar = new Jar()
+    const jar = new CookieJar()
     const start = await sessions.startSignIn({ cookie: jar.header() })
     jar.take(start.cookies)
     const back = await op.authorizeAt(start.location)

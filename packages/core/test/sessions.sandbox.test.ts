@@ -19,6 +19,7 @@ import {
   SignInRequiredError,
   type UserSessionsHandle
 } from "../src/index.ts"
+import { CookieJar, fillSandboxSignIn } from "./support/cookieJar.ts"
 
 const APP = "http://127.0.0.1:4321"
 const CLIENT = { clientId: "portal", clientSecret: "portal-secret-0123456789" }
@@ -48,49 +49,11 @@ const make = (events: Array<SessionEvent> = []) =>
     onEvent: (event) => events.push(event)
   })
 
-/** The cookies of one browser (name → value). */
-const jarOf = () => {
-  const cookies = new Map<string, string>()
-  return {
-    cookies,
-    take: (setCookies: ReadonlyArray<string>) => {
-      for (const line of setCookies) {
-        const [pair = ""] = line.split(";")
-        const eq = pair.indexOf("=")
-        if (pair.slice(eq + 1) === "") cookies.delete(pair.slice(0, eq))
-        else cookies.set(pair.slice(0, eq), pair.slice(eq + 1))
-      }
-    },
-    header: () => [...cookies].map(([n, v]) => `${n}=${v}`).join("; ")
-  }
-}
-
-/** The sandbox's sign-in form, filled in by fetch; returns the callback URL it redirects to. */
-const fillSignInForm = async (authorizationUrl: string, user: { username: string; password: string }) => {
-  const page = await fetch(authorizationUrl)
-  const html = await page.text()
-  const request = /name="request" value="([^"]+)"/.exec(html)?.[1]
-  if (request === undefined) throw new Error(`no sign-in form (HTTP ${page.status})`)
-  const answer = await fetch(new URL("/connect/authorize", authorizationUrl), {
-    method: "POST",
-    redirect: "manual",
-    headers: { "content-type": "application/x-www-form-urlencoded" },
-    body: new URLSearchParams({
-      request,
-      username: user.username,
-      password: user.password,
-      action: "approve"
-    })
-  })
-  await answer.arrayBuffer()
-  return new URL(answer.headers.get("location")!)
-}
-
 const signIn = async (sessions: UserSessionsHandle, user: (typeof USERS)[number]) => {
-  const jar = jarOf()
+  const jar = new CookieJar()
   const start = await sessions.startSignIn({ cookie: jar.header(), returnTo: "/account" })
   jar.take(start.cookies)
-  const back = await fillSignInForm(start.location, user)
+  const back = await fillSandboxSignIn(start.location, user)
   const done = await sessions.completeSignIn({ query: back.searchParams, cookie: jar.header() })
   jar.take(done.cookies)
   return { jar, done }
@@ -223,10 +186,10 @@ describe("user sessions with the WealthCare sandbox", () => {
         redirectUri: `${APP}/auth/callback`
       })
     )
-    const jar = jarOf()
+    const jar = new CookieJar()
     const start = await sessions.startSignIn({ cookie: jar.header() })
     jar.take(start.cookies)
-    const back = await fillSignInForm(start.location, USERS[0]!)
+    const back = await fillSandboxSignIn(start.location, USERS[0]!)
     back.searchParams.delete("iss")
     const refused = await sessions
       .completeSignIn({ query: back.searchParams, cookie: jar.header() })

@@ -23,6 +23,7 @@ import { type Sandbox, startSandbox } from "@authfetch/sandbox"
 import { createClient } from "@redis/client"
 import { Effect, Layer } from "effect"
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
+import { CookieJar } from "../../core/test/support/cookieJar.ts"
 import {
   RedisClient,
   RedisSessionStore,
@@ -440,24 +441,6 @@ const USER = {
 }
 const CLIENT = { clientId: "fleet-web", clientSecret: "fleet-web-secret-value" }
 
-/** The cookies a browser keeps for the app. */
-class Jar {
-  readonly cookies = new Map<string, string>()
-  take(setCookies: ReadonlyArray<string>): void {
-    for (const line of setCookies) {
-      const [pair = ""] = line.split(";")
-      const eq = pair.indexOf("=")
-      const name = pair.slice(0, eq)
-      const value = pair.slice(eq + 1)
-      if (/Max-Age=0/.test(line) || value === "") this.cookies.delete(name)
-      else this.cookies.set(name, value)
-    }
-  }
-  header(): string {
-    return [...this.cookies].map(([name, value]) => `${name}=${value}`).join("; ")
-  }
-}
-
 /** What the token endpoint answered (the test's view: tokens to look for where they must not be). */
 interface Issued {
   readonly accessTokens: Set<string>
@@ -507,7 +490,7 @@ const app = async (tokenTtl = 3_600) => {
   }
   /** a browser signs in through `sessions` (the sandbox approves at once) */
   const signIn = async (sessions: UserSessionsHandle) => {
-    const jar = new Jar()
+    const jar = new CookieJar()
     const started = await sessions.startSignIn({ cookie: jar.header(), returnTo: "/claims" })
     jar.take(started.cookies)
     const authorization = new URL(started.location)
@@ -580,7 +563,7 @@ describe("createUserSessions on Redis: two instances of one app", () => {
     const { start } = await app()
     const a = start()
     const b = start()
-    const jar = new Jar()
+    const jar = new CookieJar()
     const started = await a.sessions.startSignIn({ cookie: "" })
     jar.take(started.cookies)
     const back = new URL(
