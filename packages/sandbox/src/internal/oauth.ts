@@ -148,6 +148,30 @@ export const authenticateClient = (
   return { ok: true, client }
 }
 
+/**
+ * The authenticated client of a request to the token or revocation endpoint,
+ * or `undefined` once the refusal is answered (RFC 6749 5.2: `401` with a
+ * `Basic` challenge when the client tried HTTP Basic).
+ */
+export const authenticatedClient = (
+  ctx: Context,
+  req: IncomingMessage,
+  res: ServerResponse,
+  log: RequestLog,
+  params: ReadonlyMap<string, string>
+): ResolvedClient | undefined => {
+  const auth = authenticateClient(ctx, req, params)
+  if (!auth.ok) {
+    const headers: Record<string, string> = auth.basic
+      ? { "WWW-Authenticate": 'Basic realm="authfetch-sandbox", charset="UTF-8"' }
+      : {}
+    tokenError(res, log, auth.status, auth.error, auth.description, headers)
+    return undefined
+  }
+  log.clientId = auth.client.clientId
+  return auth.client
+}
+
 // RFC 6749 section 3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
 const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/
 
@@ -349,16 +373,8 @@ export const handleToken = async (
     return
   }
 
-  const auth = authenticateClient(ctx, req, params)
-  if (!auth.ok) {
-    const headers: Record<string, string> = auth.basic
-      ? { "WWW-Authenticate": 'Basic realm="authfetch-sandbox", charset="UTF-8"' }
-      : {}
-    tokenError(res, log, auth.status, auth.error, auth.description, headers)
-    return
-  }
-  const client = auth.client
-  log.clientId = client.clientId
+  const client = authenticatedClient(ctx, req, res, log, params)
+  if (client === undefined) return
 
   if (ctx.limiter !== undefined) {
     const slot = ctx.limiter.take(client.clientId)

@@ -25,7 +25,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http"
 import type { Context, RequestLog } from "./context.ts"
 import { readForm, sendEmpty } from "./http.ts"
-import { authenticateClient, claimedClientId, NO_STORE, TOKEN_BODY_LIMIT, tokenError } from "./oauth.ts"
+import { authenticatedClient, claimedClientId, NO_STORE, TOKEN_BODY_LIMIT, tokenError } from "./oauth.ts"
 import { fingerprint } from "./tokens.ts"
 
 /** `POST /connect/revocation` (wealthcare). */
@@ -52,16 +52,8 @@ export const handleRevocation = async (
   const claimed = claimedClientId(req, params)
   if (claimed !== undefined) log.clientId = claimed
 
-  const auth = authenticateClient(ctx, req, params)
-  if (!auth.ok) {
-    const headers: Record<string, string> = auth.basic
-      ? { "WWW-Authenticate": 'Basic realm="authfetch-sandbox", charset="UTF-8"' }
-      : {}
-    tokenError(res, log, auth.status, auth.error, auth.description, headers)
-    return
-  }
-  const client = auth.client
-  log.clientId = client.clientId
+  const client = authenticatedClient(ctx, req, res, log, params)
+  if (client === undefined) return
 
   const token = params.get("token")
   if (token === undefined) {
