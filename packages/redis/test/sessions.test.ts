@@ -32,7 +32,7 @@ import {
   redisStoreFromEnv,
   type StoreEvent
 } from "../src/index.ts"
-import { type RedisServer, startRedis } from "./support/redisServer.ts"
+import { type RedisServer, readmeAclUser, startRedis } from "./support/redisServer.ts"
 
 const KEY = randomBytes(32).toString("base64")
 const OTHER_KEY = randomBytes(32).toString("base64")
@@ -306,24 +306,7 @@ describe("the session store", () => {
   it("works as the README's ACL user (its keys, its channels, the commands listed)", async () => {
     const client = await raw()
     const prefix = newPrefix()
-    // the README's line, with the test's prefix for the key and channel patterns
-    await client.sendCommand([
-      "ACL",
-      "SETUSER",
-      `u${prefix}`,
-      "on",
-      ">change-me",
-      `~${prefix}:*`,
-      `&${prefix}:*`,
-      "+@read",
-      "+@write",
-      "+@scripting",
-      "+@pubsub",
-      "+ping",
-      "+time",
-      "-@dangerous"
-    ])
-    const url = redis.url.replace("redis://", `redis://u${prefix}:change-me@`)
+    const url = await readmeAclUser(client, redis.url, prefix)
     const a = instance(prefix, { url })
     const b = instance(prefix, { url })
     const key = sessionKey()

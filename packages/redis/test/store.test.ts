@@ -18,7 +18,7 @@ import { type Sandbox, startSandbox } from "@authfetch/sandbox"
 import { createClient } from "@redis/client"
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
 import { type RedisStore, redisStore, type StoreEvent } from "../src/index.ts"
-import { type RedisServer, startRedis } from "./support/redisServer.ts"
+import { type RedisServer, readmeAclUser, startRedis } from "./support/redisServer.ts"
 
 const KEY = randomBytes(32).toString("base64")
 const OTHER_KEY = randomBytes(32).toString("base64")
@@ -399,24 +399,7 @@ describe("the documented Redis settings", () => {
   it("works as the README's ACL user (its keys, its channel, the commands listed) and nothing is refused", async () => {
     const client = await raw()
     const prefix = newPrefix()
-    // the README's line, with the test's prefix for the key and channel patterns
-    await client.sendCommand([
-      "ACL",
-      "SETUSER",
-      `u${prefix}`,
-      "on",
-      ">change-me",
-      `~${prefix}:*`,
-      `&${prefix}:*`,
-      "+@read",
-      "+@write",
-      "+@scripting",
-      "+@pubsub",
-      "+ping",
-      "+time",
-      "-@dangerous"
-    ])
-    const url = redis.url.replace("redis://", `redis://u${prefix}:change-me@`)
+    const url = await readmeAclUser(client, redis.url, prefix)
     const a = instance(prefix, { url })
     const b = instance(prefix, { url })
     const sa = sourceOf(a.store, wexConfig({ rateLimit: { limit: 50, window: "1 minute" } }))

@@ -118,3 +118,32 @@ export const startRedis = async (options: { readonly tls?: TlsFiles } = {}): Pro
     [Symbol.asyncDispose]: stop
   }
 }
+
+/**
+ * Creates the ACL user the README recommends (with `prefix` for its key and
+ * channel patterns) through `client`, and returns `url` signed in as it.
+ */
+export const readmeAclUser = async (
+  client: { sendCommand(args: Array<string>): Promise<unknown> },
+  url: string,
+  prefix: string
+): Promise<string> => {
+  // the README's line, with the test's prefix for the key and channel patterns
+  await client.sendCommand([
+    "ACL",
+    "SETUSER",
+    `u${prefix}`,
+    "on",
+    ">change-me",
+    `~${prefix}:*`,
+    `&${prefix}:*`,
+    "+@read",
+    "+@write",
+    "+@scripting",
+    "+@pubsub",
+    "+ping",
+    "+time",
+    "-@dangerous"
+  ])
+  return url.replace("redis://", `redis://u${prefix}:change-me@`)
+}
