@@ -42,11 +42,13 @@
  * @since 0.1.0
  */
 import {
+  type AccessToken,
   authFetch,
   Bearer,
   Config,
   InvalidConfigError,
   isTokens,
+  Middleware,
   Problem,
   type ProblemDetailsError,
   RedirectError,
@@ -169,6 +171,11 @@ interface Policy {
   readonly retry: RetryPolicy.RequestRetryOptions | false
   readonly onEvent: ((event: RequestEvent) => void) | undefined
   readonly keepAuthorization: boolean
+  /** a fresh token without I/O, when the source can tell (the hot path); `undefined`: none */
+  readonly peek: (() => AccessToken | undefined) | undefined
+  readonly isAllowed: (url: URL) => boolean
+  /** the wrapper made for each adapter a request resolved to (one per adapter, not per request) */
+  readonly wrapped: Map<unknown, AxiosAdapter>
   detached: boolean
 }
 
@@ -324,6 +331,7 @@ export const attachAuth = (
   // Checks the origins now (https:, loopback http:; InvalidConfigError), not on the first request.
   authFetch(tokens, { origins, retry, onEvent: options.onEvent })
 
+  const peek = "peek" in tokens && typeof tokens.peek === "function" ? tokens.peek.bind(tokens) : undefined
   const policy: Policy = {
     instance,
     tokens,
@@ -331,6 +339,9 @@ export const attachAuth = (
     retry,
     onEvent: options.onEvent,
     keepAuthorization,
+    peek,
+    isAllowed: Bearer.originMatcher(origins),
+    wrapped: new Map(),
     detached: false
   }
   const id = interceptors.use(
@@ -338,7 +349,13 @@ export const attachAuth = (
       const known = wrappers.get(config.adapter as object)
       if (known?.policy === policy) return config
       // A config re-sent from an error of a detached policy: wrap what it wrapped.
-      config.adapter = wrap(policy, known ? known.original : config.adapter)
+      const original = known ? known.original : config.adapter
+      let adapter = policy.wrapped.get(original)
+      if (adapter === undefined) {
+        adapter = wrap(policy, original)
+        policy.wrapped.set(original, adapter)
+      }
+      config.adapter = adapter
       return config
     },
     undefined,
@@ -366,7 +383,6 @@ const wrap = (policy: Policy, original: AdapterConfig): AxiosAdapter => {
 /** What the wire answered for one hop, found again from the `Response` core hands back. */
 interface Answer {
   readonly raw: AxiosResponse
-  readonly headers: Headers
   readonly summary: RequestSummary
 }
 
@@ -379,10 +395,184 @@ interface Answer {
  */
 const CALLER_AUTHORIZATION = "authfetch-axios-caller-authorization"
 
-const send = async (
+const send = (
   policy: Policy,
   adapter: AxiosAdapter,
   config: InternalAxiosRequestConfig
+): Promise<AxiosResponse> => {
+  if (!policy.keepAuthorization) {
+    // A default set after attachAuth (as axios-auth-refresh setups do on login) would silence the policy.
+    const found = defaultCredentials(policy.instance.defaults)
+    if (found.length > 0) return Promise.reject(defaultCredentialsError(found))
+  }
+  return sendFast(policy, adapter, config) ?? sendThroughCore(policy, adapter, config, undefined)
+}
+
+/** The first send of the hot path, handed to core (`Middleware.FIRST_SEND`) when core acts on it. */
+type HandedOver =
+  | { readonly token: AccessToken; readonly raw: AxiosResponse; readonly authorization: string }
+  | { readonly token: AccessToken; readonly failure: "network"; readonly cause: unknown }
+  | { readonly token: AccessToken; readonly failure: "timeout"; readonly timeoutMillis: number }
+
+/**
+ * The hot path, the adapter's twin of core's `authFetch` fast path: a fresh
+ * token in memory (`peek`), an allowed origin, no credentials of the caller's
+ * and a body axios can send again. The request goes to the real adapter once,
+ * with the token on a copy of the config (`maxRedirects: 0`, `validateStatus:
+ * null`, axios's own timeout as the attempt's), and its answer is judged by
+ * core's predicates: a final one is settled here (the retry budget credited
+ * as core's retry step would); a `401`, a redirect to follow, a retryable
+ * status, a network failure or a timeout goes to core's pipeline as the first
+ * hop already sent, so nothing is sent twice and every decision stays core's.
+ * `undefined`: the call does not qualify, core runs it from the start.
+ *
+ * Why: the full path translates each call to fetch and back (`Headers`,
+ * `Response`, a per-call `authFetch` over a per-call wire); on a loopback
+ * request that cost more than the request itself (bench case 1).
+ */
+const sendFast = (
+  policy: Policy,
+  adapter: AxiosAdapter,
+  config: InternalAxiosRequestConfig
+): Promise<AxiosResponse> | undefined => {
+  const token = policy.peek?.()
+  if (token === undefined || config.auth || !isReplayable(config.data)) return undefined
+  const headers = config.headers
+  if (!(headers instanceof AxiosHeaders) || headers.has("authorization")) return undefined
+  const target = targetOf(config)
+  if (target === undefined || target.username !== "" || target.password !== "" || !policy.isAllowed(target)) {
+    return undefined
+  }
+  const authorization = token.authorization()
+  const hopHeaders = new AxiosHeaders(headers)
+  hopHeaders.set("Authorization", authorization)
+  // The only config that holds the token: handed to the real adapter, dropped when it settles.
+  const hopConfig: InternalAxiosRequestConfig = {
+    ...config,
+    headers: hopHeaders,
+    maxRedirects: 0,
+    validateStatus: null
+  }
+  const follows = config.maxRedirects !== 0
+  const method = (config.method ?? "get").toUpperCase()
+  const handOver = (first: HandedOver) => sendThroughCore(policy, adapter, config, first)
+  return adapter(hopConfig).then(
+    (raw) => {
+      scrubTransport(raw.request, authorization)
+      const location = raw.status >= 300 && raw.status < 400 && hasHeader(raw.headers, "location")
+      if (raw.status === 401 || (follows && location) || isRetryable(policy, raw.status)) {
+        return handOver({ token, raw, authorization })
+      }
+      if (policy.retry !== false && policy.retry.budget) policy.retry.budget.deposit()
+      removeEchoedToken(raw, authorization)
+      return settle(config, raw, summaryOf(policy, method, raw.request, config))
+    },
+    (error: unknown) => {
+      if (isAxiosError(error)) {
+        scrubTransport(error.request, authorization)
+        sanitize(error, config, summaryOf(policy, method, error.request, config))
+      }
+      if (isTimeout(error)) {
+        return handOver({ token, failure: "timeout", timeoutMillis: Number(config.timeout) })
+      }
+      if (isTransportFailure(error)) {
+        return handOver({ token, failure: "network", cause: new TypeError("fetch failed", { cause: error }) })
+      }
+      throw error
+    }
+  )
+}
+
+/** Bodies axios sends the same way every time (what `transformRequest` makes of JSON, forms and bytes). */
+const isReplayable = (data: unknown): boolean =>
+  data === undefined ||
+  data === null ||
+  typeof data === "string" ||
+  data instanceof ArrayBuffer ||
+  ArrayBuffer.isView(data) ||
+  data instanceof URLSearchParams
+
+/**
+ * The URL a request goes to, as axios's `buildFullPath` makes it (`baseURL`
+ * and a relative `url` joined, an absolute `url` as it is unless
+ * `allowAbsoluteUrls: false`), without `params` (they change no origin), for
+ * the origin check; `undefined` when it is not an absolute URL.
+ */
+const targetOf = (config: InternalAxiosRequestConfig): URL | undefined => {
+  const url = config.url ?? ""
+  const absolute = /^([a-z][a-z\d+\-.]*:)?\/\//i.test(url)
+  const base = config.baseURL
+  const full =
+    base && (!absolute || config.allowAbsoluteUrls === false)
+      ? url
+        ? `${base.replace(/\/?\/$/, "")}/${url.replace(/^\/+/, "")}`
+        : base
+      : url
+  if (!URL.canParse(full)) return undefined
+  const parsed = new URL(full)
+  return parsed.protocol === "http:" || parsed.protocol === "https:" ? parsed : undefined
+}
+
+const isRetryable = (policy: Policy, status: number): boolean =>
+  policy.retry !== false && RetryPolicy.isRetryableStatus(status, policy.retry)
+
+/** An attempt that axios timed out (its `timeout`), as opposed to one the caller cancelled. */
+const isTimeout = (error: unknown): boolean =>
+  isAxiosError(error) &&
+  !isCancel(error) &&
+  error.response === undefined &&
+  (error.code === AxiosError.ETIMEDOUT ||
+    (error.code === AxiosError.ECONNABORTED && /timeout/i.test(error.message)))
+
+const hasHeader = (headers: unknown, name: string): boolean =>
+  headers instanceof AxiosHeaders
+    ? headers.has(name)
+    : typeof headers === "object" && headers !== null && name in (headers as Record<string, unknown>)
+
+/**
+ * What the transport request says it sent (a Node `ClientRequest`'s protocol,
+ * host and path; a fetch `Request`'s URL), as a `RequestSummary`; axios's own
+ * `getUri` when it says nothing usable.
+ */
+const summaryOf = (
+  policy: Policy,
+  method: string,
+  request: unknown,
+  config: InternalAxiosRequestConfig
+): RequestSummary => {
+  const sent = request as { protocol?: unknown; host?: unknown; path?: unknown; url?: unknown } | null
+  const href =
+    typeof sent?.protocol === "string" && typeof sent.host === "string" && typeof sent.path === "string"
+      ? `${sent.protocol}//${sent.host}${sent.path}`
+      : typeof sent?.url === "string"
+        ? sent.url
+        : undefined
+  if (href !== undefined && URL.canParse(href)) return new RequestSummary(method, new URL(href))
+  return new RequestSummary(method, new URL(policy.instance.getUri(config)))
+}
+
+/**
+ * An API that echoes the bearer token must not get it into `error.response`:
+ * axios keeps the body in `data`, which core never sees, so the token is
+ * removed here (a Node stream body is the caller's and is left unread).
+ */
+const removeEchoedToken = (raw: AxiosResponse, authorization: string | null): void => {
+  if (authorization === null || authorization === CALLER_AUTHORIZATION || raw.status < 400) return
+  const token = authorization.slice(authorization.indexOf(" ") + 1)
+  raw.data = Bearer.removeToken(raw.data, token)
+  const cleaned = AxiosHeaders.from(raw.headers as Record<string, string>)
+  for (const [name, value] of Object.entries(cleaned.toJSON())) {
+    if (typeof value === "string") cleaned.set(name, Bearer.removeToken(value, token))
+  }
+  raw.headers = cleaned
+}
+
+/** The full path: core's `authFetch` over a wire that is the real adapter, per call. */
+const sendThroughCore = async (
+  policy: Policy,
+  adapter: AxiosAdapter,
+  config: InternalAxiosRequestConfig,
+  first: HandedOver | undefined
 ): Promise<AxiosResponse> => {
   let url: URL
   try {
@@ -391,11 +581,6 @@ const send = async (
     return adapter(config) // not an absolute URL: axios reports it; no origin of ours anyway
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") return adapter(config) // data: URLs
-  if (!policy.keepAuthorization) {
-    // A default set after attachAuth (as axios-auth-refresh setups do on login) would silence the policy.
-    const found = defaultCredentials(policy.instance.defaults)
-    if (found.length > 0) throw defaultCredentialsError(found)
-  }
 
   const method = (config.method ?? "get").toUpperCase()
   const summary = new RequestSummary(method, url)
@@ -462,23 +647,15 @@ const send = async (
       throw error
     }
     scrubTransport(raw.request, authorization)
-    // An API that echoes the bearer token must not get it into `error.response`: axios keeps
-    // the body in `data`, which core never sees, so the token is removed here (a Node stream
-    // body is the caller's and is left unread).
-    if (authorization !== null && authorization !== CALLER_AUTHORIZATION && raw.status >= 400) {
-      const token = authorization.slice(authorization.indexOf(" ") + 1)
-      raw.data = Bearer.removeToken(raw.data, token)
-      const cleaned = AxiosHeaders.from(raw.headers as Record<string, string>)
-      for (const [name, value] of Object.entries(cleaned.toJSON())) {
-        if (typeof value === "string") cleaned.set(name, Bearer.removeToken(value, token))
-      }
-      raw.headers = cleaned
-    }
-    const responseHeaders = toWebHeaders(raw.headers)
-    const response = toResponse(raw, responseHeaders)
+    return record(raw, authorization, hopSummary)
+  }
+  /** What core sees of one hop's answer, and the way back to it. */
+  const record = (raw: AxiosResponse, authorization: string | null, hopSummary: RequestSummary): Response => {
+    removeEchoedToken(raw, authorization)
+    const response = toResponse(raw, toWebHeaders(raw.headers))
     // core leaves the response as it is: it is the key to `raw`, and `raw` is clean already
     Object.defineProperty(response, Bearer.TOKEN_REMOVED, { value: true })
-    answers.set(response, { raw, headers: responseHeaders, summary: hopSummary })
+    answers.set(response, { raw, summary: hopSummary })
     return response
   }
 
@@ -493,13 +670,24 @@ const send = async (
     attemptTimeout: timeout > 0 ? timeout : false,
     maxRedirects: maxRedirects !== undefined && maxRedirects > 0 ? maxRedirects : undefined
   })
+  // the hot path's send, as core's first hop: its answer recorded like the wire's
+  const firstSend: Middleware.FirstSend | undefined =
+    first === undefined
+      ? undefined
+      : "raw" in first
+        ? {
+            token: first.token,
+            response: record(first.raw, first.authorization, new RequestSummary(method, url))
+          }
+        : first
   try {
     const response = await call(url.href, {
       method,
       headers,
       body: (config.data ?? null) as BodyInit | null,
       redirect: maxRedirects === 0 ? "manual" : "follow",
-      ...(abort ? { signal: abort.signal } : {})
+      ...(abort ? { signal: abort.signal } : {}),
+      ...(firstSend === undefined ? {} : { [Middleware.FIRST_SEND]: firstSend })
     })
     const answer = answers.get(response)
     if (answer === undefined) {
@@ -509,7 +697,7 @@ const send = async (
         config
       )
     }
-    return await settle(config, answer)
+    return await settle(config, answer.raw, answer.summary)
   } catch (error) {
     throw translate(error, config, summary)
   } finally {
@@ -518,8 +706,11 @@ const send = async (
 }
 
 /** axios's `settle`, with the caller's config, a `RequestSummary`, and the parsed problem. */
-const settle = async (config: InternalAxiosRequestConfig, answer: Answer): Promise<AxiosResponse> => {
-  const { raw, summary } = answer
+const settle = async (
+  config: InternalAxiosRequestConfig,
+  raw: AxiosResponse,
+  summary: RequestSummary
+): Promise<AxiosResponse> => {
   const response: AxiosResponse = {
     data: raw.data,
     status: raw.status,
@@ -541,7 +732,7 @@ const settle = async (config: InternalAxiosRequestConfig, answer: Answer): Promi
   )
   const problem = Problem.parse({
     status: response.status,
-    headers: answer.headers,
+    headers: toWebHeaders(raw.headers),
     body: await bodyText(raw.data),
     method: summary.method,
     url: summary.url

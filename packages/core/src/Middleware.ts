@@ -32,6 +32,7 @@ import {
   type Handler,
   type Outgoing,
   runAsFetch,
+  SendError,
   timedOut,
   wireOf
 } from "./internal/outgoing.ts"
@@ -384,6 +385,54 @@ const assertSecureOrigins = (origins: ReadonlyArray<string | URL>): void => {
 }
 
 /**
+ * The answer of a first send an adapter made itself, on its own transport,
+ * with a fresh token (its hot path), for `authFetch` to take over: the
+ * response a step acts on (a `401`, a redirect to follow, a retryable status),
+ * or the failure (`network`: the transport rejected; `timeout`: the attempt
+ * timed out after `timeoutMillis`). Put it on the call's init under
+ * `FIRST_SEND`: the pipeline then treats it as the answer to its first hop
+ * (nothing is sent twice; a `401` invalidates `token`, the one that send
+ * used), exactly as for `authFetch`'s own hot path.
+ *
+ * @since 0.2.0
+ */
+export type FirstSend =
+  | { readonly token: AccessToken; readonly response: Response }
+  | { readonly token: AccessToken; readonly failure: "network"; readonly cause: unknown }
+  | { readonly token: AccessToken; readonly failure: "timeout"; readonly timeoutMillis: number }
+
+/**
+ * Where `authFetch` finds a `FirstSend` on a call's `init`.
+ *
+ * @example
+ * ```ts
+ * const token = tokens.peek()
+ * const first = await myTransport.send(url, token.authorization())
+ * if (Bearer.actsOn(first, "follow")) return api(url, { ...init, [Middleware.FIRST_SEND]: { token, response: first } })
+ * ```
+ *
+ * @since 0.2.0
+ */
+export const FIRST_SEND: unique symbol = Symbol.for("@authfetch/core/Middleware/firstSend")
+
+const takeFirstSend = (outgoing: Outgoing, init: RequestInit | undefined): boolean => {
+  const first = (init as { readonly [FIRST_SEND]?: FirstSend } | undefined)?.[FIRST_SEND]
+  if (first === undefined) return false
+  // not passed on to the transport with the call's other init members
+  delete (outgoing.rest as { [FIRST_SEND]?: FirstSend })[FIRST_SEND]
+  outgoing.first = {
+    token: first.token,
+    result:
+      "response" in first
+        ? Effect.succeed(first.response)
+        : first.failure === "timeout"
+          ? Effect.fail(timedOut(outgoing, first.timeoutMillis))
+          : Effect.fail(new SendError({ cause: first.cause }))
+  }
+  return true
+}
+
+/**
  * A fetch for one API: relative paths resolved against `baseUrl`, the bearer
  * token attached (its origin only), `401` recovered once, transient failures
  * retried with backoff, attempts bounded in time.
@@ -426,8 +475,9 @@ export const authFetch = (tokens: Tokens, options: AuthFetchOptions = {}): typeo
           continueWith: viaPipeline
         })
   const resolve = options.baseUrl === undefined ? undefined : resolverFor(options.baseUrl)
-  const run = (outgoing: Outgoing) => fast?.(outgoing) ?? viaPipeline(outgoing)
   const call: typeof globalThis.fetch = (input, init) =>
-    callWith(typeof input === "string" && resolve ? resolve(input) : input, init, run)
+    callWith(typeof input === "string" && resolve ? resolve(input) : input, init, (outgoing) =>
+      takeFirstSend(outgoing, init) ? viaPipeline(outgoing) : (fast?.(outgoing) ?? viaPipeline(outgoing))
+    )
   return options.problemDetails ? withProblemDetails()(call) : call
 }

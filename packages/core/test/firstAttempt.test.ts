@@ -11,6 +11,7 @@ import {
   type AccessToken,
   authFetch,
   createTokenSource,
+  Middleware,
   type RequestEvent,
   RequestTimeoutError,
   RetryPolicy,
@@ -264,5 +265,67 @@ describe("authFetch fast path", () => {
     } finally {
       await other.close()
     }
+  })
+})
+
+describe("a first send handed over by an adapter (Middleware.FIRST_SEND)", () => {
+  it("a 401 the adapter met invalidates the token it used, and the pipeline replays once", async () => {
+    const call = authFetch(tokens, { baseUrl: api.url })
+    const used = (await tokens.getToken()) as AccessToken
+    api.enqueue({ status: 401, body: {} })
+    // the adapter's own send, with the token it peeked
+    const first = await fetch(`${api.url}/v1/a`, { headers: { authorization: used.authorization() } })
+    const response = await call("/v1/a", {
+      [Middleware.FIRST_SEND]: { token: used, response: first }
+    } as RequestInit)
+    expect(response.status).toBe(200)
+    // the adapter's send and one replay: nothing sent twice
+    expect(api.requests).toHaveLength(2)
+    expect(bearer(1)).not.toBe(used.authorization())
+    expect(auth.requests).toHaveLength(2)
+  })
+
+  it("a network failure or a timeout the adapter met is retried by the pipeline, never sent again as the first", async () => {
+    const call = authFetch(tokens, { baseUrl: api.url, retry: quick })
+    const used = (await tokens.getToken()) as AccessToken
+    const afterFailure = await call("/v1/a", {
+      [Middleware.FIRST_SEND]: { token: used, failure: "network", cause: new TypeError("fetch failed") }
+    } as RequestInit)
+    expect(afterFailure.status).toBe(200)
+    expect(api.requests).toHaveLength(1)
+    const afterTimeout = await call("/v1/a", {
+      [Middleware.FIRST_SEND]: { token: used, failure: "timeout", timeoutMillis: 10 }
+    } as RequestInit)
+    expect(afterTimeout.status).toBe(200)
+    expect(api.requests).toHaveLength(2)
+    // the init member is not passed on to the transport
+    const seen: Array<RequestInit | undefined> = []
+    const spying = authFetch(tokens, {
+      baseUrl: api.url,
+      retry: quick,
+      fetch: (input, init) => {
+        seen.push(init)
+        return fetch(input, init)
+      }
+    })
+    await spying("/v1/a", {
+      [Middleware.FIRST_SEND]: { token: used, failure: "network", cause: new TypeError("fetch failed") }
+    } as RequestInit)
+    expect(seen).toHaveLength(1)
+    expect(Object.getOwnPropertySymbols(seen[0] ?? {})).toEqual([])
+  })
+
+  it("a POST whose first send failed on the network is not retried (not idempotent)", async () => {
+    const call = authFetch(tokens, { baseUrl: api.url, retry: quick })
+    const used = (await tokens.getToken()) as AccessToken
+    const error = await rejectionOf(() =>
+      call("/v1/claims", {
+        method: "POST",
+        body: "{}",
+        [Middleware.FIRST_SEND]: { token: used, failure: "network", cause: new TypeError("fetch failed") }
+      } as RequestInit)
+    )
+    expect(error).toBeInstanceOf(Error)
+    expect(api.requests).toHaveLength(0)
   })
 })
