@@ -104,7 +104,7 @@ print()
 context.table(
   "Systems",
   ["system", "kind", "packages"],
-  SYSTEMS.map((s) => [
+  SYSTEMS.filter((s) => s.kind !== "variant").map((s) => [
     s.label,
     s.kind,
     s.packages.length === 0 ? `Node ${process.version} fetch` : s.packages.map(versionOf).join(", ")

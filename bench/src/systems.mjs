@@ -99,6 +99,28 @@ export const SYSTEMS = [
     }
   },
   {
+    // not in the bench's report (no `kind` the report lists): for src/pair.mjs, the attempt timeout's share
+    id: "ky-no-attempt-timeout",
+    label: "@authfetch/ky, auth.attemptTimeout: false",
+    kind: "variant",
+    packages: ["@authfetch/ky", "ky"],
+    make: async (env, clientId) => {
+      const tokens = coreSource(env, clientId)
+      const api = ky.create(
+        authKyOptions(tokens, {
+          prefix: env.apiBase,
+          throwHttpErrors: false,
+          auth: { attemptTimeout: false }
+        })
+      )
+      return client(
+        (path) => api.get(path.slice(1)),
+        fromResponse,
+        () => tokens.dispose()
+      )
+    }
+  },
+  {
     id: "ky",
     label: "ours: @authfetch/ky",
     kind: "ours",

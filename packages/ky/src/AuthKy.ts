@@ -97,7 +97,10 @@ export interface AuthSettings {
   readonly retry?: RetryPolicy.RequestRetryOptions | false | undefined
   /**
    * timeout of each attempt (until response headers), default 30 s; `false`
-   * for none. ky's `timeout` bounds the whole ky call (see the README).
+   * for none. ky's `timeout` bounds the whole ky call (see the README): while
+   * it (or `totalTimeout`) is 30 s or less, the default attempt timeout could
+   * never end an attempt first, and none is set (a timer and a joined abort
+   * signal less per call).
    */
   readonly attemptTimeout?: Duration.Input | false | undefined
   /** redirect hops followed by the core (which keeps the token on allowed origins); default 20 */
@@ -123,8 +126,12 @@ export interface AuthKyOptions extends KyOptions {
   readonly auth?: AuthSettings | undefined
 }
 
-/** Policy fetches built here: never wrapped a second time (that would stack retries). */
-const policies = new WeakSet<Fetch>()
+/**
+ * Each policy fetch built here, and the fetch it sends through: a policy fetch
+ * met in a call's options (another `authKyOptions`, an `extend`) is never
+ * wrapped a second time (that would stack retries); its underlying fetch is.
+ */
+const underlyingOf = new WeakMap<Fetch, Fetch>()
 
 /** Streams a caller passed as `body`: sent once, never replayed (core rule for one-shot bodies). */
 const oneShotBodies = new WeakSet<ReadableStream>()
@@ -211,7 +218,6 @@ const kyFetch = (policy: Fetch): Fetch => {
     }
     return response
   }
-  policies.add(fetch)
   return fetch
 }
 
@@ -407,33 +413,41 @@ export const authKyOptions = (tokens: Tokens, options: AuthKyOptions = {}): KyOp
   }
   // One budget for every request of this instance, whatever fetch a later `extend` brings.
   const retryOptions = RetryPolicy.withBudget(auth?.retry)
-  const built = new WeakMap<Fetch, Fetch>()
-  const policyOver = (next: Fetch): Fetch => {
-    let fetch = built.get(next)
-    if (fetch === undefined) {
-      fetch = kyFetch(
-        authFetch(tokens, {
-          origins,
-          retry: retryOptions,
-          attemptTimeout: auth?.attemptTimeout,
-          maxRedirects: auth?.maxRedirects,
-          onEvent: auth?.onEvent,
-          fetch: next
-        })
-      )
-      built.set(next, fetch)
+  // The policy fetch over each underlying fetch: with the attempt timeout, and without it for
+  // calls whose ky timeout ends them sooner than the default attempt timeout would.
+  const built = new WeakMap<Fetch, { readonly timed: Fetch; readonly bounded: Fetch }>()
+  const policyOver = (next: Fetch, boundedByKy: boolean): Fetch => {
+    let pair = built.get(next)
+    if (pair === undefined) {
+      const over = (attemptTimeout: Duration.Input | false | undefined) => {
+        const fetch = kyFetch(
+          authFetch(tokens, {
+            origins,
+            retry: retryOptions,
+            attemptTimeout,
+            maxRedirects: auth?.maxRedirects,
+            onEvent: auth?.onEvent,
+            fetch: next
+          })
+        )
+        underlyingOf.set(fetch, next)
+        return fetch
+      }
+      const timed = over(auth?.attemptTimeout)
+      pair = { timed, bounded: auth?.attemptTimeout === undefined ? over(false) : timed }
+      built.set(next, pair)
     }
-    return fetch
+    return boundedByKy ? pair.bounded : pair.timed
   }
   const globalFetch: Fetch = (input, init) => globalThis.fetch(input, init)
-  const fetch = policyOver(underlying ?? globalFetch)
+  const fetch = policyOver(underlying ?? globalFetch, false)
 
   const init: InitHook = (options) => {
     // Runs per ky call, after every other `init` hook of these options.
     options.retry = withoutAutomaticRetries(options.retry)
-    if (options.fetch === undefined || !policies.has(options.fetch as Fetch)) {
-      options.fetch = policyOver((options.fetch as Fetch | undefined) ?? globalFetch)
-    }
+    const given = options.fetch as Fetch | undefined
+    const next = (given === undefined ? undefined : underlyingOf.get(given)) ?? given ?? globalFetch
+    options.fetch = policyOver(next, endsWithinAttemptTimeout(options.timeout, options.totalTimeout))
     const body: unknown = options.body
     if (isOneShotBody(body)) {
       const stream = body instanceof ReadableStream ? body : streamFrom(body)
@@ -452,6 +466,18 @@ export const authKyOptions = (tokens: Tokens, options: AuthKyOptions = {}): KyOp
       beforeError: [attachProblem, ...(hooks?.beforeError ?? [])]
     }
   }
+}
+
+/** The core's default attempt timeout (`AuthFetchOptions.attemptTimeout`). */
+const DEFAULT_ATTEMPT_TIMEOUT_MILLIS = 30_000
+/** ky's default `timeout`. */
+const KY_DEFAULT_TIMEOUT_MILLIS = 10_000
+
+/** Whether ky's own timeouts end a call before the default attempt timeout could end an attempt. */
+const endsWithinAttemptTimeout = (timeout: unknown, totalTimeout: unknown): boolean => {
+  const perCall = timeout === undefined ? KY_DEFAULT_TIMEOUT_MILLIS : timeout
+  const bounds = [perCall, totalTimeout].filter((t): t is number => typeof t === "number")
+  return bounds.length > 0 && Math.min(...bounds) <= DEFAULT_ATTEMPT_TIMEOUT_MILLIS
 }
 
 /**

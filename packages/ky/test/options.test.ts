@@ -168,3 +168,48 @@ describe("ky options", () => {
     ])
   })
 })
+
+describe("the attempt timeout and ky's own timeout", () => {
+  /** The timers of 30 s (the core's default attempt timeout) set while `run` runs. */
+  const attemptTimersDuring = async (run: () => Promise<unknown>): Promise<number> => {
+    const original = globalThis.setTimeout
+    let count = 0
+    globalThis.setTimeout = ((handler: () => void, delay?: number, ...rest: Array<unknown>) => {
+      if (delay === 30_000) count++
+      return original(handler, delay, ...rest)
+    }) as typeof setTimeout
+    try {
+      await run()
+    } finally {
+      globalThis.setTimeout = original
+    }
+    return count
+  }
+
+  it("sets no attempt timeout while ky's timeout ends the call sooner, and the default one otherwise", async () => {
+    const world = await setup()
+    await world.tokens.getToken()
+    const api = ky.create(authKyOptions(world.tokens, { prefix: world.base }))
+    // ky's default timeout (10 s), or one under 30 s: an attempt timeout of 30 s could never fire first
+    expect(await attemptTimersDuring(() => api.get("v1/a").json())).toBe(0)
+    expect(await attemptTimersDuring(() => api.get("v1/a", { timeout: 20_000 }).json())).toBe(0)
+    expect(
+      await attemptTimersDuring(() => api.get("v1/a", { timeout: false, totalTimeout: 5_000 }).json())
+    ).toBe(0)
+    // without a ky timeout, or a longer one, each attempt keeps its own bound
+    expect(await attemptTimersDuring(() => api.get("v1/a", { timeout: false }).json())).toBe(1)
+    expect(await attemptTimersDuring(() => api.get("v1/a", { timeout: 60_000 }).json())).toBe(1)
+    expect(world.api.requests).toHaveLength(5)
+  })
+
+  it("an explicit attempt timeout is always kept", async () => {
+    const world = await setup()
+    await world.tokens.getToken()
+    world.api.enqueue({ status: 200, body: { slow: true }, delayMs: 400 })
+    const api = ky.create(
+      authKyOptions(world.tokens, { prefix: world.base, auth: { attemptTimeout: "100 millis", retry: fast } })
+    )
+    expect(await api.get("v1/a").json()).toEqual({ ok: true }) // the slow attempt timed out, the retry answered
+    expect(world.api.requests).toHaveLength(2)
+  })
+})
