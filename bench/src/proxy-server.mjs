@@ -119,6 +119,18 @@ const start = async ({ upstream, tokenUrl }) => {
     skipped["next-auth"] = `@authfetch/next could not be loaded (${error?.message ?? error})`
   }
 
+  if (process.env.BENCH_PROXY_VARIANTS === "1") {
+    // for src/profile-proxy.mjs: the same route over undici's fetch instead of the reset-capable node:http one
+    const { createProxyRoute } = await import("@authfetch/next")
+    const { GET } = createProxyRoute({
+      tokens: source("proxy-next-undici"),
+      baseUrl: upstream,
+      prefix: "/bff",
+      fetch: (input, init) => globalThis.fetch(input, init)
+    })
+    urls["next-auth-undici"] = await listen(nodeServerFor((request) => GET(request)))
+  }
+
   {
     const authorization = `Bearer ${await tokenByHand(tokenUrl, "proxy-next-plain", { checkStatus: false })}`
     const GET = (request) => {
@@ -148,6 +160,10 @@ process.on("message", async (message) => {
       }
       reply(true)
       return process.disconnect()
+    case "exit":
+      // profiling (src/profile-proxy.mjs): exit by itself, so that --cpu-prof writes its file
+      for (const tokens of sources) await tokens.dispose()
+      process.exit(0)
   }
 })
 

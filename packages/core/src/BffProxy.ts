@@ -67,7 +67,7 @@ import {
   PASSED_RESPONSE_HEADERS,
   rewriteLinks
 } from "./internal/proxyHeaders.ts"
-import { redactStream, spellings } from "./internal/redact.ts"
+import { redactBytes, redactStream, spellings } from "./internal/redact.ts"
 import type { FetchBody } from "./internal/webTypes.ts"
 import { authFetch, type Tokens } from "./Middleware.ts"
 import { reasonPhrase } from "./Problem.ts"
@@ -245,6 +245,12 @@ const NEVER_FORWARDED_METHODS = new Set(["CONNECT", "TRACE", "TRACK"])
 const DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 /** Bodies up to this size (with a known length) are buffered so a 401 can be replayed. */
 const REPLAYABLE_BODY_BYTES = 64 * 1024
+
+/** Upstream answers up to this size (with a `Content-Length`) are read whole: no stream per answer. */
+const SMALL_BODY_BYTES = 16 * 1024
+
+/** Tokens whose spellings the proxy keeps worked out (per-user mode sees one per user). */
+const MAX_SPELLED_TOKENS = 1000
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308])
 
 /**
@@ -655,10 +661,19 @@ const bounded = (body: ReadableStream<Uint8Array>, max: number): ReadableStream<
 const readAll = async (body: ReadableStream<Uint8Array>, max: number): Promise<Uint8Array<ArrayBuffer>> => {
   const chunks: Array<Uint8Array> = []
   let total = 0
-  for await (const chunk of body) {
-    total += chunk.byteLength
-    if (total > max) throw new BodyTooLarge()
-    chunks.push(chunk)
+  // A reader, not `for await`: the async iterator costs a promise chain more per chunk.
+  const reader = body.getReader()
+  try {
+    for (let next = await reader.read(); !next.done; next = await reader.read()) {
+      total += next.value.byteLength
+      if (total > max) {
+        await reader.cancel().catch(() => {})
+        throw new BodyTooLarge()
+      }
+      chunks.push(next.value)
+    }
+  } finally {
+    reader.releaseLock()
   }
   return concatBytes(chunks, total)
 }
@@ -829,10 +844,9 @@ export const createProxyHandler = (options: ProxyOptions): ProxyHandler => {
   const methodSet = new Set(methods)
   const allowHeader = methods.join(", ")
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES
-  const forwarded = new Set([
-    ...FORWARDED_REQUEST_HEADERS,
-    ...(options.forwardHeaders ?? []).map((h) => h.toLowerCase())
-  ])
+  const forwardedNames = [
+    ...new Set([...FORWARDED_REQUEST_HEADERS, ...(options.forwardHeaders ?? []).map((h) => h.toLowerCase())])
+  ]
   const passed = new Set([
     ...PASSED_RESPONSE_HEADERS,
     ...(options.responseHeaders ?? []).map((h) => h.toLowerCase())
@@ -883,14 +897,21 @@ export const createProxyHandler = (options: ProxyOptions): ProxyHandler => {
     return `${mount}${checked.path}${checked.search}`
   }
 
+  // The spellings of each token used, worked out once per token, not per response.
+  const spelled = new Map<string, ReadonlyArray<string>>()
+  const spellingsOf = (authorization: string): ReadonlyArray<string> => {
+    let found = spelled.get(authorization)
+    if (found === undefined) {
+      found = spellings([authorization, authorization.slice(authorization.indexOf(" ") + 1)])
+      if (spelled.size >= MAX_SPELLED_TOKENS) spelled.delete(spelled.keys().next().value as string)
+      spelled.set(authorization, found)
+    }
+    return found
+  }
   const secretsOf = (response: Response, tokens: Tokens): ReadonlyArray<string> => {
     const authorization = usedFor.get(response)
-    const peeked =
-      authorization === undefined
-        ? (tokens as { peek?: () => { reveal(): string } | undefined }).peek?.()?.reveal()
-        : undefined
-    const value = authorization?.slice(authorization.indexOf(" ") + 1)
-    return spellings([authorization, value, peeked])
+    if (authorization !== undefined) return spellingsOf(authorization)
+    return spellings([(tokens as { peek?: () => { reveal(): string } | undefined }).peek?.()?.reveal()])
   }
 
   const responseHeaders = (
@@ -959,8 +980,10 @@ export const createProxyHandler = (options: ProxyOptions): ProxyHandler => {
 
     const hopByHop = connectionListed(request.headers)
     const headers = new Headers()
-    for (const [name, value] of request.headers) {
-      if (forwarded.has(name) && !hopByHop.has(name)) headers.set(name, value)
+    // Asked for by name: iterating a request's headers sorts them all first, per request.
+    for (const name of forwardedNames) {
+      const value = request.headers.get(name)
+      if (value !== null && !hopByHop.has(name)) headers.set(name, value)
     }
 
     let body: FetchBody | null = null
@@ -1031,12 +1054,25 @@ export const createProxyHandler = (options: ProxyOptions): ProxyHandler => {
     }
     const secrets = secretsOf(response, tokens)
     const out = responseHeaders(response.headers, target, mount, secrets)
-    // The body is piped, not handed over (undici cancels the body of a collected, unconsumed
+    const init = { status, statusText: reasonPhrase(status) ?? "", headers: out }
+    if (method === "HEAD" || response.body === null) return new Response(null, init)
+    // A small body of known length (most API answers) is read whole and cleaned at once, and
+    // answered with its length: no stream per response each way.
+    const declared = Number(response.headers.get("content-length") ?? Number.NaN)
+    if (declared <= SMALL_BODY_BYTES && !response.headers.has("content-encoding")) {
+      let bytes: Uint8Array
+      try {
+        bytes = redactBytes(await readAll(response.body, SMALL_BODY_BYTES), secrets)
+      } catch (error) {
+        if (request.signal.aborted) throw error
+        return refuse(new ProxyError({ reason: "upstream_status", upstreamStatus: 502 }))
+      }
+      out.set("content-length", String(bytes.byteLength))
+      return new Response(bytes as Uint8Array<ArrayBuffer>, init)
+    }
+    // A larger one is piped, not handed over (undici cancels the body of a collected, unconsumed
     // upstream Response, which would cut the stream we return), and the token used is cut out of it.
-    return new Response(
-      method === "HEAD" || response.body === null ? null : response.body.pipeThrough(redactStream(secrets)),
-      { status, statusText: reasonPhrase(status) ?? "", headers: out }
-    )
+    return new Response(response.body.pipeThrough(redactStream(secrets)), init)
   }
   return Object.assign(handle, { methods })
 }

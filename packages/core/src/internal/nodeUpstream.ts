@@ -274,7 +274,12 @@ export const nodeUpstream = (tls?: { readonly ca?: string | undefined }): Fetch 
       let reader: ReadableStreamDefaultReader<Uint8Array> | undefined
       let response: Http.IncomingMessage | undefined
       const module = url.protocol === "https:" ? modules.https : modules.http
-      const request = module.request(url, {
+      // The options spelled out (what `urlToHttpOptions` would make of the URL, minus its cost).
+      const request = module.request({
+        protocol: url.protocol,
+        hostname: url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname,
+        ...(url.port === "" ? {} : { port: Number(url.port) }),
+        path: `${url.pathname}${url.search}`,
         method,
         headers: outgoing,
         agent: agents[url.protocol as "http:" | "https:"]

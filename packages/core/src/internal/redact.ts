@@ -48,6 +48,25 @@ export const redactText = <T extends string | undefined>(text: T, secrets: Reado
 }
 
 const encoder = new TextEncoder()
+const replacement = encoder.encode(REDACTED)
+
+/** The byte spellings of each secret (UTF-8), and how many bytes a chunk boundary may hide. */
+const needlesOf = (secrets: ReadonlyArray<string>) => {
+  const needles = secrets.map((secret) => encoder.encode(secret))
+  return { needles, keep: Math.max(...needles.map((needle) => needle.length)) - 1 }
+}
+
+/**
+ * `bytes` (a whole body) with every spelling of every value replaced by
+ * `<redacted>`: `redactStream` for a body read at once, without a stream.
+ *
+ * @example
+ * ```ts
+ * const safe = redactBytes(new Uint8Array(await upstream.arrayBuffer()), spellings([token.reveal()]))
+ * ```
+ */
+export const redactBytes = (bytes: Uint8Array, secrets: ReadonlyArray<string>): Uint8Array =>
+  secrets.length === 0 ? bytes : replaceIn(bytes, needlesOf(secrets).needles, replacement, 0).settled
 
 /** Where `needle` starts in `haystack` at or after `from`, or -1. */
 const indexOf = (haystack: Uint8Array, needle: Uint8Array, from: number): number => {
@@ -124,9 +143,7 @@ const replaceIn = (
  */
 export const redactStream = (secrets: ReadonlyArray<string>): TransformStream<Uint8Array, Uint8Array> => {
   if (secrets.length === 0) return new TransformStream()
-  const needles = secrets.map((secret) => encoder.encode(secret))
-  const keep = Math.max(...needles.map((needle) => needle.length)) - 1
-  const replacement = encoder.encode(REDACTED)
+  const { needles, keep } = needlesOf(secrets)
   let pending: Uint8Array = new Uint8Array(0)
   return new TransformStream({
     transform(chunk, controller) {

@@ -168,6 +168,9 @@ const REPRESENTATION_HEADERS = [
  *
  * @param replace drop representation headers set earlier (error answers)
  */
+/** Bodies up to this size, with a `Content-Length`, are written in one go. */
+const SMALL_BODY_BYTES = 64 * 1024
+
 export const sendResponse = async (
   response: Response,
   res: ServerResponse,
@@ -187,6 +190,15 @@ export const sendResponse = async (
   }
   if (clientGone(res)) {
     await body.cancel().catch(() => {})
+    return
+  }
+  // A small body of known length (the proxy's answers of up to 16 KiB) in one write, without a
+  // stream between the web body and the socket.
+  const length = Number(response.headers.get("content-length") ?? Number.NaN)
+  if (length <= SMALL_BODY_BYTES) {
+    const bytes = await response.arrayBuffer().catch(() => undefined)
+    if (bytes === undefined) res.destroy()
+    else res.end(new Uint8Array(bytes))
     return
   }
   try {
