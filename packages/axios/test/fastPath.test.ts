@@ -10,7 +10,7 @@
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
 import { createTokenSource, RetryPolicy, type TokenSourceHandle } from "@authfetch/core"
-import axios, { isAxiosError } from "axios"
+import axios, { type CreateAxiosDefaults, isAxiosError } from "axios"
 import { afterEach, beforeEach, describe, expect, it } from "vitest"
 import { startTokenServer, type TokenServer } from "../../core/test/support/tokenServer.ts"
 import { attachAuth, RequestSummary } from "../src/index.ts"
@@ -41,7 +41,7 @@ for (const adapter of adapters) {
     /** An instance whose adapter records the stack of every send (which path made it). */
     const instance = (
       options: Parameters<typeof attachAuth>[2] = {},
-      config: axios.CreateAxiosDefaults = {}
+      config: CreateAxiosDefaults = {}
     ) => {
       const stacks: Array<string> = []
       const real = axios.getAdapter(adapter)

@@ -155,7 +155,7 @@ const jwt = (
   claims: Record<string, unknown>,
   header: Record<string, unknown> = { alg: "RS256", typ: "JWT" }
 ) =>
-  [header, claims].map((part) => Buffer.from(JSON.stringify(part)).toString("base64url")).join(".") + ".sig"
+  `${[header, claims].map((part) => Buffer.from(JSON.stringify(part)).toString("base64url")).join(".")}.sig`
 
 describe("IdToken.validate (OIDC Core 3.1.3.7)", () => {
   const now = 1_800_000_000_000
