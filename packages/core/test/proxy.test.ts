@@ -163,6 +163,30 @@ describe("proxy handler", () => {
     expect(upstream.requests[0]!.headers["idempotency-key"]).toBe("k")
   })
 
+  it("answers a small upstream body whole, with its length and without our token; a larger one streams", async () => {
+    const token = (await tokens.getToken()).reveal()
+    // a success (an error answer is cleaned before, by Bearer.withoutToken, and streams)
+    const echo = `{"data":"ok","echo":"${token}"}`
+    upstream.enqueue({
+      status: 200,
+      text: echo,
+      headers: { "content-type": "application/json", "content-length": String(Buffer.byteLength(echo)) }
+    })
+    const small = await call("/v1/consumers/1")
+    const text = await small.text()
+    expect(text).toBe('{"data":"ok","echo":"<redacted>"}')
+    expect(small.headers.get("content-length")).toBe(String(Buffer.byteLength(text)))
+    const large = "x".repeat(20 * 1024)
+    upstream.enqueue({
+      status: 200,
+      text: `${large}${token}`,
+      headers: { "content-length": String(large.length + token.length) }
+    })
+    const big = await call("/v1/consumers/1")
+    expect(big.headers.get("content-length")).toBeNull()
+    expect(await big.text()).toBe(`${large}<redacted>`)
+  })
+
   it("refuses a body over maxBodyBytes with 413, by Content-Length and while streaming", async () => {
     const small = BffProxy.createProxyHandler({ tokens, baseUrl: `${upstream.url}/api`, maxBodyBytes: 1024 })
     const declared = await small(
