@@ -39,10 +39,7 @@ const bearer = (i: number) => api.requests[i]?.headers.authorization
 for (const adapter of adapters) {
   describe(`the hot path: ${adapter} adapter`, () => {
     /** An instance whose adapter records the stack of every send (which path made it). */
-    const instance = (
-      options: Parameters<typeof attachAuth>[2] = {},
-      config: CreateAxiosDefaults = {}
-    ) => {
+    const instance = (options: Parameters<typeof attachAuth>[2] = {}, config: CreateAxiosDefaults = {}) => {
       const stacks: Array<string> = []
       const real = axios.getAdapter(adapter)
       const client = axios.create({

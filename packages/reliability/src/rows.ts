@@ -81,6 +81,8 @@ export interface FaultRow {
   readonly gateway?: boolean
   /** sets the row's faults up for wave `wave` (from 0); every earlier wave has settled */
   readonly beforeWave?: (env: Env, wave: number) => void
+  /** the pause between waves when the row needs a longer one than the tuning's (tokens must age past their lifetime) */
+  readonly pauseMs?: number
   /** true when a request of this kind in this wave, to this path, may fail by design (see above) */
   readonly mayFail?: (kind: RequestKind, wave: number, path: string) => boolean
   /**
@@ -776,6 +778,9 @@ export const IDENTITY_ROWS: ReadonlyArray<FaultRow> = [
     description:
       "two authorization codes (PKCE; one client, one redirect URI, one user), one source each, sharing one token store; requests alternate; the 1-second tokens are renewed with each source's refresh token: every bearer on the wire was issued to the sender's source",
     setup: { identities: { kind: "codes", count: 2 } },
+    // longer than the 1-second lifetime: later waves must renew, however fast the first ones ran
+    // (with the tuning's 350 ms, a quick machine finished all three waves on the first tokens)
+    pauseMs: 1_100,
     injected: (env) =>
       env.seen.token.filter((e) => e.grantType === "refresh_token" && e.status === 200).length
   }

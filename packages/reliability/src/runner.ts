@@ -587,7 +587,7 @@ export const runCell = async (options: {
   try {
     const wavesStarted = performance.now()
     for (let wave = 0; wave < tuning.waves; wave++) {
-      if (wave > 0) await sleep(tuning.pauseMs)
+      if (wave > 0) await sleep(row.pauseMs ?? tuning.pauseMs)
       const before = tokenRequestsNow()
       const result = await runWave(harness, row, wave)
       tokenRequestsByWave.push(tokenRequestsNow() - before)
