@@ -104,17 +104,21 @@ export const nowNs = () => Number(process.hrtime.bigint())
 /**
  * Closed loop: `concurrency` workers call `fn` back to back for `durationMs`.
  * Returns requests, failures (status other than 200 or a throw), requests/s
- * and client CPU microseconds per request.
+ * and client CPU microseconds per request; with `{ latency: true }` also the
+ * 50th and 99th percentile of the requests' durations in milliseconds.
  */
-export const closedLoop = async (fn, concurrency, durationMs) => {
+export const closedLoop = async (fn, concurrency, durationMs, { latency = false } = {}) => {
   let requests = 0
   let failures = 0
+  const durations = []
   const cpu0 = cpuMicros()
   const t0 = performance.now()
   const end = t0 + durationMs
   const worker = async () => {
     while (performance.now() < end) {
+      const start = latency ? performance.now() : 0
       const result = await fn()
+      if (latency) durations.push(performance.now() - start)
       requests++
       if (result.status !== 200) failures++
     }
@@ -122,7 +126,8 @@ export const closedLoop = async (fn, concurrency, durationMs) => {
   await Promise.all(Array.from({ length: concurrency }, worker))
   const elapsed = performance.now() - t0
   const cpu = cpuMicros() - cpu0
-  return { requests, failures, rps: (requests * 1000) / elapsed, cpuPerRequest: cpu / requests }
+  const figures = { requests, failures, rps: (requests * 1000) / elapsed, cpuPerRequest: cpu / requests }
+  return latency ? { ...figures, p50: quantile(durations, 0.5), p99: quantile(durations, 0.99) } : figures
 }
 
 /** `count` requests with at most `concurrency` in flight. */

@@ -1,7 +1,8 @@
 /**
  * Case 6's proxies, in their own process (the load generator is the parent,
  * the upstream another child): each on its own port, all mounted at `/bff`,
- * forwarding `GET /bff/v1/...` to the upstream's `/api/v1/...`.
+ * forwarding `GET` and `POST /bff/v1/...` to the upstream's `/api/v1/...`
+ * (bodies streamed both ways).
  *
  * - `express-auth`: Express 5 with `@authfetch/express` `createProxy`.
  * - `express-plain`: the same Express app with a hand-written proxy route: a
@@ -10,7 +11,7 @@
  *   (`pipeline` of the web body into `res`).
  * - `next-auth`: `@authfetch/next` `createProxyRoute(...).GET` behind a
  *   minimal `node:http` server that adapts Node's req/res to a web
- *   `Request`/`Response` (what Next's own server does, minus Next).
+ *   `Request`/`Response` (what Next's own server does, minus Next), by method.
  * - `next-plain`: the same adapter around a route function that forwards with
  *   a hand-set token (`return fetch(...)`).
  *
@@ -68,8 +69,14 @@ const toRequest = (req, res) => {
   })
 }
 
-const nodeServerFor = (route) =>
+/** `routes`: a route module's exports (`GET`, `POST`), as Next dispatches them by method. */
+const nodeServerFor = (routes) =>
   createServer((req, res) => {
+    const route = routes[req.method]
+    if (route === undefined) {
+      res.statusCode = 405
+      return res.end()
+    }
     route(toRequest(req, res)).then(
       (response) => send(response, res),
       () => {
@@ -101,9 +108,18 @@ const start = async ({ upstream, tokenUrl }) => {
     const authorization = `Bearer ${await tokenByHand(tokenUrl, "proxy-express-plain", { checkStatus: false })}`
     const app = express()
     app.use("/bff", (req, res, next) => {
+      const withBody = req.method !== "GET" && req.method !== "HEAD"
       fetch(upstream + req.url, {
         method: req.method,
-        headers: { accept: req.headers.accept ?? "*/*", authorization }
+        headers: withBody
+          ? {
+              accept: req.headers.accept ?? "*/*",
+              "content-type": req.headers["content-type"] ?? "",
+              authorization
+            }
+          : { accept: req.headers.accept ?? "*/*", authorization },
+        body: withBody ? Readable.toWeb(req) : null,
+        duplex: "half"
       })
         .then((response) => send(response, res))
         .catch(next)
@@ -113,8 +129,12 @@ const start = async ({ upstream, tokenUrl }) => {
 
   try {
     const { createProxyRoute } = await import("@authfetch/next")
-    const { GET } = createProxyRoute({ tokens: source("proxy-next-auth"), baseUrl: upstream, prefix: "/bff" })
-    urls["next-auth"] = await listen(nodeServerFor((request) => GET(request)))
+    const { GET, POST } = createProxyRoute({
+      tokens: source("proxy-next-auth"),
+      baseUrl: upstream,
+      prefix: "/bff"
+    })
+    urls["next-auth"] = await listen(nodeServerFor({ GET, POST }))
   } catch (error) {
     skipped["next-auth"] = `@authfetch/next could not be loaded (${error?.message ?? error})`
   }
@@ -122,13 +142,13 @@ const start = async ({ upstream, tokenUrl }) => {
   if (process.env.BENCH_PROXY_VARIANTS === "1") {
     // for src/profile-proxy.mjs: the same route over undici's fetch instead of the reset-capable node:http one
     const { createProxyRoute } = await import("@authfetch/next")
-    const { GET } = createProxyRoute({
+    const { GET, POST } = createProxyRoute({
       tokens: source("proxy-next-undici"),
       baseUrl: upstream,
       prefix: "/bff",
       fetch: (input, init) => globalThis.fetch(input, init)
     })
-    urls["next-auth-undici"] = await listen(nodeServerFor((request) => GET(request)))
+    urls["next-auth-undici"] = await listen(nodeServerFor({ GET, POST }))
   }
 
   {
@@ -140,7 +160,21 @@ const start = async ({ upstream, tokenUrl }) => {
         signal: request.signal
       })
     }
-    urls["next-plain"] = await listen(nodeServerFor(GET))
+    const POST = (request) => {
+      const target = request.url.slice(request.url.indexOf("/bff/") + 4)
+      return fetch(upstream + target, {
+        method: "POST",
+        headers: {
+          accept: request.headers.get("accept") ?? "*/*",
+          "content-type": request.headers.get("content-type") ?? "",
+          authorization
+        },
+        body: request.body,
+        duplex: "half",
+        signal: request.signal
+      })
+    }
+    urls["next-plain"] = await listen(nodeServerFor({ GET, POST }))
   }
   return { urls, skipped }
 }

@@ -6,6 +6,8 @@
  * - `POST /token`: client credentials (`client_secret_post` or Basic, secret
  *   `bench-secret`, any client id), after `tokenLatencyMs`; answers
  *   `{ access_token, token_type, expires_in: ttl }`.
+ * - `POST /api/...` with the same token: the request body streamed back as it
+ *   arrives (case 6's large bodies).
  * - `GET /api/...`: a bearer token issued here, not expired, not revoked →
  *   `200` with a small JSON body and `x-token-issued-at` (when that token's
  *   response was written, `process.hrtime` nanoseconds: the monotonic clock
@@ -93,6 +95,15 @@ function api(req, res) {
     return unauthorized(res, entry === undefined ? "unknown" : entry.revoked ? "revoked" : "expired")
   }
   counters.api[entry.clientId] = (counters.api[entry.clientId] ?? 0) + 1
+  if (req.method === "POST") {
+    // case 6's large bodies: the request body streamed back as it arrives (no length: chunked)
+    res.writeHead(200, {
+      "content-type": "application/octet-stream",
+      "x-token-issued-at": String(entry.issuedAtNs)
+    })
+    req.pipe(res)
+    return
+  }
   req.resume()
   res.writeHead(200, {
     "content-type": "application/json",

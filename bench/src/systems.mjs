@@ -57,6 +57,17 @@ export const SYSTEMS = [
     }
   },
   {
+    // case 1's A/A pair: raw fetch against a second raw fetch shows how far two identical systems drift apart
+    id: "raw-fetch-again",
+    label: "raw fetch, a second instance (A/A)",
+    kind: "variant",
+    packages: [],
+    make: async (env, clientId) => {
+      const headers = { authorization: `Bearer ${await tokenByHand(env.tokenUrl, clientId)}` }
+      return client((path) => fetch(env.apiBase + path, { headers }), fromResponse)
+    }
+  },
+  {
     id: "raw-axios",
     label: "raw axios (axios floor)",
     kind: "floor",
