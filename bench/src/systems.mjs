@@ -44,6 +44,12 @@ const client = (send, read, close = async () => {}) => ({
 const coreSource = (env, clientId) =>
   createTokenSource({ tokenUrl: env.tokenUrl, clientId, clientSecret: SECRET })
 
+/** fetch with a token fetched once by hand: the floor, and case 1's A/A twin of it */
+const rawFetch = async (env, clientId) => {
+  const headers = { authorization: `Bearer ${await tokenByHand(env.tokenUrl, clientId)}` }
+  return client((path) => fetch(env.apiBase + path, { headers }), fromResponse)
+}
+
 /** The systems, in table order. `kind`: floor (no token management), ours, peer. */
 export const SYSTEMS = [
   {
@@ -51,10 +57,7 @@ export const SYSTEMS = [
     label: "raw fetch (floor)",
     kind: "floor",
     packages: [],
-    make: async (env, clientId) => {
-      const headers = { authorization: `Bearer ${await tokenByHand(env.tokenUrl, clientId)}` }
-      return client((path) => fetch(env.apiBase + path, { headers }), fromResponse)
-    }
+    make: rawFetch
   },
   {
     // case 1's A/A pair: raw fetch against a second raw fetch shows how far two identical systems drift apart
@@ -62,10 +65,7 @@ export const SYSTEMS = [
     label: "raw fetch, a second instance (A/A)",
     kind: "variant",
     packages: [],
-    make: async (env, clientId) => {
-      const headers = { authorization: `Bearer ${await tokenByHand(env.tokenUrl, clientId)}` }
-      return client((path) => fetch(env.apiBase + path, { headers }), fromResponse)
-    }
+    make: rawFetch
   },
   {
     id: "raw-axios",
