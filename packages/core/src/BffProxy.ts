@@ -878,6 +878,13 @@ export const createProxyHandler = (options: ProxyOptions): ProxyHandler => {
   // user's tokens, all sharing one retry budget.
   const serviceApi = options.tokens === undefined ? undefined : authFetch(options.tokens, apiOptions)
 
+  // A route passes the same mount on every request: checked once, not per request.
+  let lastMount: { readonly given: string | undefined; readonly checked: string | undefined } | undefined
+  const mountFor = (given: string | undefined): string | undefined => {
+    if (lastMount?.given !== given || lastMount === undefined) lastMount = { given, checked: mountOf(given) }
+    return lastMount.checked
+  }
+
   const isAllowed = (encodedPath: string): boolean =>
     allow === undefined || allow.some((pattern) => pattern.test(decodeURIComponent(encodedPath)))
 
@@ -976,14 +983,15 @@ export const createProxyHandler = (options: ProxyOptions): ProxyHandler => {
     if (target.origin !== base.origin || !`${target.pathname}/`.startsWith(`${basePath}/`)) {
       return refuse(new ProxyError({ reason: "path_refused", check: "outside the upstream" }))
     }
-    const mount = mountOf(context?.mount)
+    const mount = mountFor(context?.mount)
 
     const hopByHop = connectionListed(request.headers)
-    const headers = new Headers()
+    // A record, not a `Headers`: authFetch makes the one `Headers` of the call from it.
+    const headers: Record<string, string> = {}
     // Asked for by name: iterating a request's headers sorts them all first, per request.
     for (const name of forwardedNames) {
       const value = request.headers.get(name)
-      if (value !== null && !hopByHop.has(name)) headers.set(name, value)
+      if (value !== null && !hopByHop.has(name)) headers[name] = value
     }
 
     let body: FetchBody | null = null

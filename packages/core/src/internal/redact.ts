@@ -50,10 +50,24 @@ export const redactText = <T extends string | undefined>(text: T, secrets: Reado
 const encoder = new TextEncoder()
 const replacement = encoder.encode(REDACTED)
 
+interface Needles {
+  readonly needles: ReadonlyArray<Uint8Array>
+  readonly keep: number
+}
+
+// A proxy answers many responses to one token: the spellings list it passes is
+// the same array each time (it caches them per token), so its bytes are too.
+const encoded = new WeakMap<ReadonlyArray<string>, Needles>()
+
 /** The byte spellings of each secret (UTF-8), and how many bytes a chunk boundary may hide. */
-const needlesOf = (secrets: ReadonlyArray<string>) => {
-  const needles = secrets.map((secret) => encoder.encode(secret))
-  return { needles, keep: Math.max(...needles.map((needle) => needle.length)) - 1 }
+const needlesOf = (secrets: ReadonlyArray<string>): Needles => {
+  let found = encoded.get(secrets)
+  if (found === undefined) {
+    const needles = secrets.map((secret) => encoder.encode(secret))
+    found = { needles, keep: Math.max(...needles.map((needle) => needle.length)) - 1 }
+    encoded.set(secrets, found)
+  }
+  return found
 }
 
 /**
@@ -83,6 +97,8 @@ const indexOf = (haystack: Uint8Array, needle: Uint8Array, from: number): number
   }
   return -1
 }
+
+const EMPTY = new Uint8Array(0)
 
 const join = (a: Uint8Array, b: Uint8Array): Uint8Array => {
   if (a.length === 0) return b
@@ -119,6 +135,8 @@ const replaceIn = (
     start = at + match.length
   }
   const tailStart = Math.max(start, bytes.length - keep)
+  // Nothing found and nothing held back (a whole body, most of them): the bytes as they are.
+  if (start === 0 && tailStart === bytes.length) return { settled: bytes, tail: EMPTY }
   out.push(bytes.subarray(start, tailStart))
   let total = 0
   for (const part of out) total += part.length
