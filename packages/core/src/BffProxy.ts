@@ -881,7 +881,7 @@ export const createProxyHandler = (options: ProxyOptions): ProxyHandler => {
   // A route passes the same mount on every request: checked once, not per request.
   let lastMount: { readonly given: string | undefined; readonly checked: string | undefined } | undefined
   const mountFor = (given: string | undefined): string | undefined => {
-    if (lastMount?.given !== given || lastMount === undefined) lastMount = { given, checked: mountOf(given) }
+    if (lastMount === undefined || lastMount.given !== given) lastMount = { given, checked: mountOf(given) }
     return lastMount.checked
   }
 
@@ -987,7 +987,8 @@ export const createProxyHandler = (options: ProxyOptions): ProxyHandler => {
 
     const hopByHop = connectionListed(request.headers)
     // A record, not a `Headers`: authFetch makes the one `Headers` of the call from it.
-    const headers: Record<string, string> = {}
+    // No prototype: a configured header named `__proto__` is a header like any other.
+    const headers: Record<string, string> = Object.create(null)
     // Asked for by name: iterating a request's headers sorts them all first, per request.
     for (const name of forwardedNames) {
       const value = request.headers.get(name)
